@@ -1,0 +1,3 @@
+from wlmtui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Backends hide the host: real cgroups (v2, hybrid v1) or the simulated host."""
