@@ -77,14 +77,15 @@ class Goal:
 class SimSpec:
     """How the simulated host (``sim`` backend) makes this class behave.
 
-    ``demand`` is a list of ``(start_second, cores)`` steps repeating every
-    ``period`` seconds; ``service_ms`` the CPU time of one request.
+    ``demand`` (cores) and ``tokens_per_min`` are lists of
+    ``(start_second, value)`` steps repeating every ``period`` seconds;
+    ``service_ms`` is the CPU time of one request.
     """
 
-    demand: tuple[tuple[float, float], ...] = ((0.0, 0.5),)
+    demand: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
     period: float | None = None
     service_ms: float = 20.0
-    tokens_per_min: float = 0.0
+    tokens_per_min: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,31 +356,33 @@ def _gains(check: _Checker, node: Any, path: str, line: int, default: Gains) -> 
     )
 
 
+def _steps(check: _Checker, snode: CommentedMap, key: str, path: str, line: int,
+           default: float) -> tuple[tuple[float, float], ...]:
+    """A number, or a list of ``[second, value]`` steps, as sorted steps."""
+    raw = snode.get(key, default)
+    steps: list[tuple[float, float]] = []
+    is_num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    if is_num(raw):
+        steps = [(0.0, float(raw))]
+    elif isinstance(raw, list) and raw and all(isinstance(s, list) and len(s) == 2 and all(map(is_num, s)) for s in raw):
+        steps = sorted((float(a), float(b)) for a, b in raw)
+    else:
+        check.add(check.key_line(snode, key, line), f"{path}.{key}", "must be a number or a list of [second, value] steps")
+    if any(v < 0 for _, v in steps):
+        check.add(check.key_line(snode, key, line), f"{path}.{key}", "must not be negative")
+    return tuple(steps) or ((0.0, default),)
+
+
 def _sim_spec(check: _Checker, node: Any, path: str, line: int) -> SimSpec | None:
     snode = check.mapping(node, path, line)
     if snode is None:
         return None
     check.known_keys(snode, SIM_CLASS_KEYS, path, line)
-    demand_raw = snode.get("demand", 0.5)
-    steps: list[tuple[float, float]] = []
-    if isinstance(demand_raw, (int, float)) and not isinstance(demand_raw, bool):
-        steps = [(0.0, float(demand_raw))]
-    elif isinstance(demand_raw, list) and all(
-        isinstance(s, list) and len(s) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in s)
-        for s in demand_raw
-    ) and demand_raw:
-        steps = sorted((float(a), float(b)) for a, b in demand_raw)
-    else:
-        check.add(check.key_line(snode, "demand", line), f"{path}.demand",
-                  "must be cores (a number) or a list of [second, cores] steps")
-    if any(c < 0 for _, c in steps):
-        check.add(check.key_line(snode, "demand", line), f"{path}.demand", "cores must not be negative")
-    period = check.number(snode, "period", f"{path}.period", line, default=None, lo=1, hi=86400)
     return SimSpec(
-        demand=tuple(steps) or ((0.0, 0.5),),
-        period=period,
+        demand=_steps(check, snode, "demand", path, line, 0.0),
+        period=check.number(snode, "period", f"{path}.period", line, default=None, lo=1, hi=86400),
         service_ms=check.number(snode, "service_ms", f"{path}.service_ms", line, default=20.0, lo=0.01, hi=60000),
-        tokens_per_min=check.number(snode, "tokens_per_min", f"{path}.tokens_per_min", line, default=0.0, lo=0, hi=1e9),
+        tokens_per_min=_steps(check, snode, "tokens_per_min", path, line, 0.0),
     )
 
 

@@ -1,0 +1,153 @@
+"""Importance arbitration, in the manner of z/OS WLM: the controllers propose,
+the arbiter decides.
+
+Receivers are the classes missing their goal (PI > 1 + deadband), served by
+importance, then by PI. Only receivers of the most important missing level
+gain weight, and every unit of weight they gain is taken from donors, in
+this order:
+
+1. discretionary classes;
+2. classes less important than the receiver (importance 5 before 4 …);
+3. classes of any importance that beat their own goal (PI < 1 − deadband),
+   and only down to the weight at which they are predicted to still meet it
+   (PI scales as 1/weight: the donor keeps at least ``weight × PI``).
+
+No donor goes below ``min_weight`` or loses more than a factor ``max_step``
+in one tick. When every goal is met, weights relax toward ``base_weight`` by
+at most ``RELAX_RATE`` (in log space) per tick. Every change has a reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+#: ln-weight per tick by which weights drift back to base when all goals are met
+RELAX_RATE = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    name: str
+    importance: int
+    pi: float | None  # None: idle — neither missing nor beating
+    weight: float  # in force now
+    proposed: float  # what the class's controller asks for
+    min_weight: int
+    max_weight: int
+    base_weight: int
+    deadband: float = 0.05
+    max_step: float = 2.0
+    discretionary: bool = False
+
+    @property
+    def missing(self) -> bool:
+        return not self.discretionary and self.pi is not None and self.pi > 1.0 + self.deadband
+
+    @property
+    def beating(self) -> bool:
+        return self.pi is not None and self.pi < 1.0 - self.deadband
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    name: str
+    old: float
+    new: float
+    reason: str
+    role: str  # "receiver", "donor", "relax", "hold", "waits", "ease"
+
+    def describe(self) -> str:
+        return f"{self.name} {self.old:.0f}→{self.new:.0f}: {self.reason}"
+
+
+def _pi(c: Candidate) -> str:
+    return "idle" if c.pi is None else f"PI {c.pi:.2f}"
+
+
+def donors_for(receiver: Candidate, classes: list[Candidate]) -> list[Candidate]:
+    """Donor candidates for one receiver, in the order they are asked."""
+    others = [c for c in classes if c.name != receiver.name]
+    first = [c for c in others if c.discretionary]
+    second = sorted(
+        (c for c in others if not c.discretionary and c.importance > receiver.importance),
+        key=lambda c: (-c.importance, c.pi if c.pi is not None else 0.0),
+    )
+    taken = {c.name for c in first + second}
+    third = sorted(
+        (c for c in others if c.beating and c.name not in taken),
+        key=lambda c: (-c.importance, c.pi),
+    )
+    return first + second + third
+
+
+def _floor(d: Candidate, receiver: Candidate) -> float:
+    """The lowest weight this donor may reach this tick."""
+    floor = max(float(d.min_weight), d.weight / d.max_step)
+    voluntary = not d.discretionary and d.importance <= receiver.importance
+    if voluntary and d.pi is not None:
+        floor = max(floor, d.weight * d.pi)  # keep beating (predicted PI ≤ 1)
+    return floor
+
+
+def arbitrate(classes: list[Candidate], relax_rate: float = RELAX_RATE) -> dict[str, Change]:
+    """New weights for every candidate, each with the reason for it."""
+    new = {c.name: c.weight for c in classes}
+    why: dict[str, tuple[str, str]] = {}
+    receivers = sorted((c for c in classes if c.missing), key=lambda c: (c.importance, -(c.pi or 0.0)))
+    if not receivers:
+        for c in classes:
+            target = min(max(c.base_weight, c.min_weight), c.max_weight)
+            if abs(c.weight - target) >= 0.5:
+                shift = max(-relax_rate, min(relax_rate, math.log(target / c.weight)))
+                new[c.name] = c.weight * math.exp(shift)
+                if abs(new[c.name] - target) < 0.5:
+                    new[c.name] = float(target)
+                why[c.name] = (f"all goals met: relax toward base {target}", "relax")
+    else:
+        top = receivers[0].importance
+        for r in receivers:
+            if r.importance > top:
+                if r.name not in why:
+                    why[r.name] = (f"missing ({_pi(r)}) but waits for importance {top}", "waits")
+                continue
+            want = min(float(r.max_weight), r.proposed)
+            if want <= new[r.name]:
+                if want < new[r.name]:
+                    new[r.name] = max(float(r.min_weight), want)
+                    why[r.name] = (f"missing ({_pi(r)}), controller eases as PI falls", "ease")
+                elif r.weight >= r.max_weight:
+                    why[r.name] = (f"missing ({_pi(r)}) at max_weight {r.max_weight}", "hold")
+                continue
+            need = want - new[r.name]
+            gained = 0.0
+            givers: list[str] = []
+            for d in donors_for(r, classes):
+                if need - gained <= 1e-9:
+                    break
+                give = min(new[d.name] - _floor(d, r), need - gained)
+                if give <= 1e-9:
+                    continue
+                new[d.name] -= give
+                gained += give
+                givers.append(d.name)
+                if d.name not in why or why[d.name][1] != "donor":
+                    why[d.name] = (f"donor to {r.name} (imp {r.importance}, {_pi(r)})", "donor")
+            if gained > 0:
+                new[r.name] += gained
+                why[r.name] = (f"receiver ({_pi(r)}): takes from {', '.join(givers)}", "receiver")
+            else:
+                why[r.name] = (f"missing ({_pi(r)}), no donor can give", "hold")
+    changes: dict[str, Change] = {}
+    for c in classes:
+        w = min(float(c.max_weight), max(float(c.min_weight), new[c.name]))
+        reason, role = why.get(c.name, ("", "hold"))
+        if not reason:
+            if c.missing:
+                reason = f"missing ({_pi(c)})"
+            elif c.pi is None:
+                reason = "idle: holds"
+            else:
+                reason = f"meets goal ({_pi(c)}): holds"
+        changes[c.name] = Change(c.name, c.weight, w, reason, role)
+    return changes

@@ -1,0 +1,191 @@
+"""The decision core: observation in, decision out — pure and clock-injected.
+
+``Engine.tick(observation, now)`` computes each class's performance index,
+runs its PI controller from the weight in force, and lets the arbiter turn
+the proposals into new weights with reasons. Same inputs, same outputs: the
+engine reads no clock and does no I/O. Operator edits arrive as method calls
+made by the loop thread between ticks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from wlmtui import controller
+from wlmtui.arbiter import Candidate, arbitrate
+from wlmtui.goals import Performance, ResponseWindow, performance
+from wlmtui.observation import ClassMeasure, Observation
+from wlmtui.policy import Policy, ServiceClass
+
+
+@dataclass(frozen=True, slots=True)
+class ClassDecision:
+    name: str
+    importance: int
+    goal: str
+    goal_type: str
+    status: str  # missing / meeting / beating / idle / absent / token
+    perf: Performance
+    terms: controller.Terms
+    old_weight: int | None
+    weight: int | None
+    reason: str
+    role: str
+    pinned: bool = False
+    measure: ClassMeasure | None = None
+
+    @property
+    def pi(self) -> float | None:
+        return self.perf.pi
+
+    @property
+    def changed(self) -> bool:
+        return self.weight is not None and self.old_weight is not None and self.weight != self.old_weight
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    classes: tuple[ClassDecision, ...]
+    paused: bool = False
+
+    def get(self, name: str) -> ClassDecision | None:
+        return next((c for c in self.classes if c.name == name), None)
+
+    def changes(self) -> list[str]:
+        return [f"{c.name} {c.old_weight}→{c.weight}: {c.reason}" for c in self.classes if c.changed]
+
+
+@dataclass(slots=True)
+class _ClassState:
+    weight: float
+    ctl: controller.ControllerState = field(default_factory=controller.ControllerState)
+    rt: ResponseWindow = field(default_factory=ResponseWindow)
+    pinned: int | None = None
+
+
+def status_of(perf: Performance, deadband: float) -> str:
+    if perf.source == "missing":
+        return "absent"
+    if perf.pi is None:
+        return "idle"
+    if perf.pi > 1 + deadband:
+        return "missing"
+    if perf.pi < 1 - deadband:
+        return "beating"
+    return "meeting"
+
+
+def _clamp_weight(cls: ServiceClass, w: float) -> float:
+    return min(float(cls.max_weight), max(float(cls.min_weight), w))
+
+
+class Engine:
+    """Controllers plus arbiter, holding only what the next tick needs."""
+
+    def __init__(self, policy: Policy, weights: Mapping[str, int | None] | None = None):
+        self.policy = policy
+        self.paused = False
+        self._state: dict[str, _ClassState] = {}
+        self._sync(weights or {})
+
+    # -- commands (called by the loop thread between ticks) -----------------
+    def set_policy(self, policy: Policy) -> None:
+        """Adopt a new or edited policy; surviving classes keep their state."""
+        self.policy = policy
+        self._sync({})
+
+    def pin(self, name: str, weight: int | None) -> None:
+        """Pin a class's weight (``None`` releases it; control resumes from there)."""
+        cls = self.policy.get(name)
+        st = self._state.get(name)
+        if cls is None or st is None:
+            raise KeyError(name)
+        if weight is None:
+            st.pinned = None
+        else:
+            st.pinned = int(_clamp_weight(cls, weight))
+            st.weight = float(st.pinned)
+
+    def pinned(self, name: str) -> int | None:
+        st = self._state.get(name)
+        return st.pinned if st else None
+
+    def weight(self, name: str) -> int | None:
+        st = self._state.get(name)
+        return round(st.weight) if st else None
+
+    def _sync(self, weights: Mapping[str, int | None]) -> None:
+        old = self._state
+        self._state = {}
+        for cls in self.policy.classes:
+            st = old.get(cls.name)
+            if st is None:
+                start = weights.get(cls.name) or cls.base_weight
+                st = _ClassState(weight=_clamp_weight(cls, float(start)))
+            else:
+                st.weight = _clamp_weight(cls, st.weight)
+                if st.pinned is not None:
+                    st.pinned = int(_clamp_weight(cls, st.pinned))
+            self._state[cls.name] = st
+
+    # -- the tick -----------------------------------------------------------
+    def tick(self, obs: Observation, now: float, token_pi: Mapping[str, float | None] | None = None) -> Decision:
+        token_pi = token_pi or {}
+        perfs: dict[str, Performance] = {}
+        terms: dict[str, controller.Terms] = {}
+        candidates: list[Candidate] = []
+        for cls in self.policy.classes:
+            st = self._state[cls.name]
+            m = obs.classes.get(cls.name)
+            if m is not None:
+                st.rt.add(now, m.rt_samples)
+            perf = performance(cls, m, st.rt.values(), obs.dt, token_pi.get(cls.name))
+            perfs[cls.name] = perf
+            if cls.is_token or not cls.has_cgroup:
+                terms[cls.name] = controller.Terms(held="no cgroup" if not cls.has_cgroup else "token class")
+                continue
+            if perf.source == "missing":
+                st.ctl = controller.ControllerState()
+                terms[cls.name] = controller.Terms(proposed=st.weight, held="cgroup missing")
+                continue
+            st.ctl, t = controller.step(
+                st.ctl, perf.pi, st.weight, gains=cls.gains, deadband=cls.deadband, max_step=cls.max_step,
+                dt=obs.dt, w_min=cls.min_weight, w_max=cls.max_weight,
+            )
+            if st.pinned is not None:
+                t = controller.Terms(t.error, t.p, t.i, t.step, float(st.pinned), t.windup, "pinned")
+            terms[cls.name] = t
+            if st.pinned is None:
+                candidates.append(Candidate(
+                    name=cls.name, importance=cls.importance, pi=perf.pi, weight=st.weight, proposed=t.proposed,
+                    min_weight=cls.min_weight, max_weight=cls.max_weight, base_weight=cls.base_weight,
+                    deadband=cls.deadband, max_step=cls.max_step, discretionary=cls.is_discretionary,
+                ))
+        changes = arbitrate(candidates)
+        out: list[ClassDecision] = []
+        for cls in self.policy.classes:
+            st = self._state[cls.name]
+            perf = perfs[cls.name]
+            old = round(st.weight) if cls.has_cgroup else None
+            reason, role = "", "hold"
+            ch = changes.get(cls.name)
+            if st.pinned is not None:
+                reason, role = f"pinned at {st.pinned} by operator", "pinned"
+            elif ch is not None:
+                reason, role = ch.reason, ch.role
+                if self.paused:
+                    reason, role = f"paused (would be {ch.new:.0f}: {ch.reason})", "paused"
+                else:
+                    st.weight = ch.new
+            elif cls.has_cgroup:
+                reason = terms[cls.name].held or "holds"
+            else:
+                reason = "token budget only (no cgroup)"
+            out.append(ClassDecision(
+                name=cls.name, importance=cls.importance, goal=cls.goal.describe(), goal_type=cls.goal.type,
+                status=status_of(perf, cls.deadband), perf=perf, terms=terms[cls.name], old_weight=old,
+                weight=round(st.weight) if cls.has_cgroup else None, reason=reason, role=role,
+                pinned=st.pinned is not None, measure=obs.classes.get(cls.name),
+            ))
+        return Decision(classes=tuple(out), paused=self.paused)

@@ -1,0 +1,106 @@
+"""The performance index (PI): 1.0 on goal, above 1 missing, below 1 beating.
+
+Pure functions of a class's goal and what was measured. Every PI comes with
+its *source* so the console can say whether it rests on measured response
+times, velocity, completions, the PSI proxy, or a token projection.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Iterable
+
+from wlmtui.observation import ClassMeasure
+from wlmtui.policy import DISCRETIONARY_PI, ServiceClass
+
+PI_FLOOR, PI_CEIL = 0.01, 100.0
+#: below this many completed transactions in the window, fall back to PSI
+MIN_SAMPLES = 5
+#: how far back measured response times count (seconds)
+RT_WINDOW_S = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Performance:
+    pi: float | None  # None: idle or no data — the controller holds
+    source: str  # "rt-measured", "psi-proxy", "velocity", "completions", "token", "fixed", "idle", "missing"
+    measured: float | None = None  # in the goal's unit: seconds, velocity, completions/s, tokens
+    detail: str = ""
+
+
+def clamp_pi(pi: float) -> float:
+    if math.isnan(pi):
+        return PI_CEIL
+    return min(PI_CEIL, max(PI_FLOOR, pi))
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of a non-empty list."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100.0 * len(ordered)))
+    return ordered[rank - 1]
+
+
+class ResponseWindow:
+    """Response times completed over the last :data:`RT_WINDOW_S` seconds."""
+
+    def __init__(self, horizon: float = RT_WINDOW_S):
+        self.horizon = horizon
+        self._ticks: deque[tuple[float, tuple[float, ...]]] = deque()
+
+    def add(self, now: float, samples: Iterable[float]) -> None:
+        self._ticks.append((now, tuple(samples)))
+        while self._ticks and self._ticks[0][0] <= now - self.horizon:
+            self._ticks.popleft()
+
+    def values(self) -> list[float]:
+        return [v for _, vs in self._ticks for v in vs]
+
+
+def _psi_proxy(cls: ServiceClass, m: ClassMeasure, why: str) -> Performance:
+    if m.idle:
+        return Performance(None, "idle", detail="no CPU demand this interval")
+    return Performance(
+        clamp_pi(m.cpu_stall / cls.psi_threshold), "psi-proxy", m.cpu_stall,
+        f"cpu stall {m.cpu_stall:.1%} vs threshold {cls.psi_threshold:.1%}{why}",
+    )
+
+
+def performance(cls: ServiceClass, m: ClassMeasure | None, rt_values: list[float] | None = None,
+                dt: float = 0.0, token_pi: float | None = None) -> Performance:
+    """The PI of one class for this interval."""
+    goal = cls.goal
+    if goal.type == "token":
+        if token_pi is None:
+            return Performance(None, "token", detail="no budget data yet")
+        return Performance(clamp_pi(token_pi), "token", detail="projected / budget")
+    if goal.type == "discretionary":
+        return Performance(DISCRETIONARY_PI, "fixed", detail="discretionary: always a donor")
+    if m is None or not m.present:
+        return Performance(None, "missing", detail="cgroup missing")
+    if goal.type == "velocity":
+        if m.velocity is None:
+            return Performance(None, "idle", detail="no CPU demand this interval")
+        pi = goal.value / m.velocity if m.velocity > 0 else PI_CEIL
+        return Performance(clamp_pi(pi), "velocity", m.velocity, f"velocity {m.velocity:.0f} vs goal {goal.value:g}")
+    if goal.type == "response_time":
+        values = rt_values or []
+        if len(values) >= MIN_SAMPLES:
+            if goal.percentile:
+                measured = percentile(values, goal.percentile)
+                label = f"p{goal.percentile:g}"
+            else:
+                measured = sum(values) / len(values)
+                label = "avg"
+            return Performance(clamp_pi(measured / goal.value), "rt-measured", measured,
+                               f"{label} {measured * 1000:.0f}ms of {len(values)} vs goal {goal.value * 1000:.0f}ms")
+        return _psi_proxy(cls, m, f" (only {len(values)} transactions)" if values else "")
+    if goal.type == "throughput":
+        if m.rt_samples and dt > 0:
+            rate = len(m.rt_samples) / dt
+            return Performance(clamp_pi(goal.value / rate), "completions", rate,
+                               f"{rate:.2f}/s vs goal {goal.value:.2f}/s")
+        return _psi_proxy(cls, m, " (no completions reported)")
+    raise ValueError(f"unknown goal type {goal.type!r}")

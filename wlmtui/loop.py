@@ -1,0 +1,209 @@
+"""The control loop: sense → decide → act → publish, once per interval.
+
+One thread runs it (a Textual thread worker in the console, the main thread
+headless) and it is the only writer of engine state. Commands queued by the
+console or by signal handlers are applied at the start of the next tick.
+"""
+
+from __future__ import annotations
+
+import platform
+import queue
+import threading
+import time
+from dataclasses import replace
+from typing import Callable, Protocol
+
+from wlmtui import commands as cmd
+from wlmtui.backends.base import ActuatorError, Backend
+from wlmtui.engine import Engine
+from wlmtui.observation import RawSample
+from wlmtui.policy import Policy, PolicyError, load_policy
+from wlmtui.sensors import derive
+from wlmtui.snapshot import Event, Snapshot
+
+
+class TokenSource(Protocol):
+    """What the loop needs from the token subsystem."""
+
+    def tick(self, now: float) -> dict: ...
+    def reconfigure(self, policy: Policy) -> None: ...
+    def set_stop(self, name: str, stop: bool) -> None: ...
+
+
+def cgroup_map(policy: Policy) -> dict[str, str]:
+    return {c.name: c.cgroup for c in policy.classes if c.cgroup is not None}
+
+
+class ControlLoop:
+    def __init__(self, policy: Policy, backend: Backend, *, tokens: TokenSource | None = None,
+                 dry_run: bool = False, create: bool = True, interval: float | None = None,
+                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
+        self.policy = policy
+        self.backend = backend
+        self.tokens = tokens
+        self.dry_run = dry_run
+        self.create = create
+        self.interval_override = interval
+        self.clock = clock
+        self.wall = wall
+        self.commands: queue.Queue[cmd.Command] = queue.Queue()
+        self.tick_count = 0
+        self.dirty = False
+        self._pending: list[Event] = []
+        self._prev: RawSample | None = None
+        self._written: dict[str, int] = {}
+        self.host = platform.node()
+        self.kernel = platform.release()
+        for warning in backend.attach(cgroup_map(policy), create=create and not dry_run):
+            self._event("error", warning)
+        weights = {name: backend.read_weight(name) for name in cgroup_map(policy)}
+        self.engine = Engine(policy, weights)
+        self._written = {n: w for n, w in weights.items() if w is not None}
+        self.last: Snapshot | None = None
+
+    @property
+    def interval(self) -> float:
+        return self.interval_override or self.policy.interval
+
+    def _event(self, kind: str, text: str) -> None:
+        self._pending.append(Event(self.wall(), kind, text))
+
+    def send(self, command: cmd.Command) -> None:
+        """Thread-safe: queue a command for the start of the next tick."""
+        self.commands.put(command)
+
+    # -- commands -------------------------------------------------------------
+    def _adopt(self, policy: Policy) -> None:
+        for warning in self.backend.attach(cgroup_map(policy), create=self.create and not self.dry_run):
+            self._event("error", warning)
+        if hasattr(self.backend, "set_policy"):
+            self.backend.set_policy(policy)
+        self.policy = policy
+        self.engine.set_policy(policy)
+        if self.tokens is not None:
+            self.tokens.reconfigure(policy)
+
+    def _apply(self, c: cmd.Command) -> None:
+        if isinstance(c, cmd.UpdateClass):
+            if self.policy.get(c.cls.name) is None:
+                self._event("error", f"edit refused: no class named {c.cls.name!r}")
+                return
+            self._adopt(self.policy.with_class(c.cls))
+            self.dirty = True
+            self._event("edit", f"{c.cls.name}: settings changed (kp {c.cls.gains.kp:g}, ki {c.cls.gains.ki:g}, "
+                                f"importance {c.cls.importance}, weights {c.cls.min_weight}..{c.cls.max_weight})")
+        elif isinstance(c, cmd.Pin):
+            try:
+                self.engine.pin(c.name, c.weight)
+            except KeyError:
+                self._event("error", f"pin refused: no class named {c.name!r}")
+                return
+            what = f"pinned at {self.engine.pinned(c.name)}" if c.weight is not None else "released to the controller"
+            self._event("edit", f"{c.name}: {what}")
+        elif isinstance(c, cmd.Pause):
+            self.engine.paused = c.paused
+            self._event("edit", "control paused: observing only" if c.paused else "control resumed")
+        elif isinstance(c, cmd.Reload):
+            self.reload()
+        elif isinstance(c, cmd.ReplacePolicy):
+            self._adopt(c.policy)
+            self.dirty = not c.saved
+            self._event("edit", f"policy saved to {c.policy.source}" if c.saved else "policy replaced")
+        elif isinstance(c, cmd.EmergencyStop):
+            if self.tokens is None or self.policy.get(c.name) is None or not self.policy.get(c.name).is_token:
+                self._event("error", f"emergency stop refused: {c.name!r} is not a token class")
+                return
+            self.tokens.set_stop(c.name, c.stop)
+            self._event("token", f"{c.name}: emergency stop (black)" if c.stop else f"{c.name}: emergency stop released")
+
+    def reload(self) -> bool:
+        """Re-read the policy file; a bad file is reported and the old policy stays."""
+        source = self.policy.source
+        if source is None:
+            self._event("error", "reload: this policy has no file to reload from")
+            return False
+        try:
+            policy = load_policy(source)
+        except PolicyError as exc:
+            self._event("error", f"reload refused, old policy stays in force: {len(exc.problems)} problem(s)")
+            for p in exc.problems:
+                self._event("error", str(p))
+            return False
+        self._adopt(policy)
+        self.dirty = False
+        self._event("reload", f"policy reloaded from {source}: {policy.summary()}")
+        return True
+
+    # -- the tick -------------------------------------------------------------
+    def prime(self) -> None:
+        """Take the first sample, so the first tick has a full interval of deltas."""
+        self._prev = self.backend.sample(self.clock())
+
+    def step(self) -> Snapshot:
+        started = self.clock()
+        while True:
+            try:
+                self._apply(self.commands.get_nowait())
+            except queue.Empty:
+                break
+        sample = self.backend.sample(self.clock())
+        obs = derive(self._prev, sample)
+        self._prev = sample
+        wall_now = self.wall()
+        token_status: dict = {}
+        if self.tokens is not None:
+            token_status = self.tokens.tick(wall_now)
+        token_pi = {name: getattr(s, "pi", None) for name, s in token_status.items()}
+        decision = self.engine.tick(obs, sample.t, token_pi)
+        errors = list(sample.errors)
+        for c in decision.classes:
+            if c.measure is not None and not c.measure.present:
+                errors.append(f"{c.name}: cgroup missing")
+            if c.weight is None or c.status == "absent" or self._written.get(c.name) == c.weight:
+                continue
+            if c.changed:
+                self._event("decision", f"{c.name} {c.old_weight}→{c.weight}: {c.reason}")
+            if self.dry_run:
+                self._written[c.name] = c.weight
+                continue
+            try:
+                self.backend.set_weight(c.name, c.weight)
+                self._written[c.name] = c.weight
+            except ActuatorError as exc:
+                self._event("error", str(exc))
+                errors.append(str(exc))
+        self.tick_count += 1
+        events, self._pending = tuple(self._pending), []
+        snap = Snapshot(
+            tick=self.tick_count, wall=wall_now, dt=obs.dt, loop_ms=(self.clock() - started) * 1000.0,
+            interval=self.interval, policy=self.policy, decision=decision, backend_kind=self.backend.kind,
+            backend_label=self.backend.label, host=self.host, kernel=self.kernel, system=obs.system,
+            tokens=token_status, events=events, errors=tuple(errors), paused=self.engine.paused,
+            dry_run=self.dry_run, dirty=self.dirty,
+        )
+        self.last = snap
+        return snap
+
+    def run(self, stop: threading.Event, publish: Callable[[Snapshot], None],
+            sleep: Callable[[float], bool] | None = None) -> None:
+        """Tick every interval until ``stop`` is set; a tick in progress finishes."""
+        wait = sleep or stop.wait
+        if self._prev is None:
+            self.prime()
+        deadline = self.clock() + self.interval
+        while not stop.is_set():
+            if wait(max(0.0, deadline - self.clock())):
+                break
+            publish(self.step())
+            deadline += self.interval
+            now = self.clock()
+            if deadline < now:  # fell behind (suspend, overload): skip, don't burst
+                deadline = now + self.interval
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+def with_interval(policy: Policy, interval: float | None) -> Policy:
+    return replace(policy, interval=interval) if interval else policy

@@ -1,0 +1,86 @@
+"""What the loop publishes once per tick: frozen values the UI only reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from wlmtui.engine import Decision
+from wlmtui.observation import SystemPressure
+from wlmtui.policy import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    wall: float
+    kind: str  # decision / edit / reload / error / info / token
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    tick: int
+    wall: float  # epoch seconds at the end of the tick
+    dt: float  # measured interval
+    loop_ms: float  # time the tick itself took
+    interval: float
+    policy: Policy
+    decision: Decision
+    backend_kind: str  # v2 / v1 / sim
+    backend_label: str
+    host: str = ""
+    kernel: str = ""
+    system: Mapping[str, SystemPressure] = field(default_factory=dict)
+    tokens: Mapping[str, Any] = field(default_factory=dict)  # class name -> TokenStatus
+    events: tuple[Event, ...] = ()  # new during this tick
+    errors: tuple[str, ...] = ()
+    paused: bool = False
+    dry_run: bool = False
+    dirty: bool = False  # policy edited since loaded/saved
+
+    def to_json(self) -> dict:
+        """The headless ``--json`` document (plain types only)."""
+        classes = []
+        for c in self.decision.classes:
+            m = c.measure
+            t = c.terms
+            tok = self.tokens.get(c.name)
+            classes.append({
+                "name": c.name,
+                "importance": c.importance,
+                "goal": c.goal,
+                "status": c.status,
+                "pi": None if c.pi is None else round(c.pi, 4),
+                "pi_source": c.perf.source,
+                "measured": c.perf.measured,
+                "weight": c.weight,
+                "old_weight": c.old_weight,
+                "pinned": c.pinned,
+                "reason": c.reason,
+                "role": c.role,
+                "controller": {"error": round(t.error, 5), "p": round(t.p, 5), "i": round(t.i, 5),
+                               "step": round(t.step, 5), "proposed": round(t.proposed, 2),
+                               "windup": t.windup, "held": t.held},
+                "measurements": None if m is None else {
+                    "present": m.present, "usage_cores": round(m.usage, 4), "cpu_stall": round(m.cpu_stall, 4),
+                    "cpu_full": round(m.cpu_full, 4), "mem_stall": round(m.mem_stall, 4),
+                    "io_stall": round(m.io_stall, 4),
+                    "velocity": None if m.velocity is None else round(m.velocity, 2),
+                    "transactions": len(m.rt_samples),
+                },
+                "token": tok.to_json() if tok is not None and hasattr(tok, "to_json") else None,
+            })
+        return {
+            "tick": self.tick,
+            "time": self.wall,
+            "dt": round(self.dt, 4),
+            "loop_ms": round(self.loop_ms, 3),
+            "backend": self.backend_kind,
+            "paused": self.paused,
+            "dry_run": self.dry_run,
+            "system": {r: {"some": round(p.some, 4), "full": None if p.full is None else round(p.full, 4),
+                           "avg10": p.avg[0], "avg60": p.avg[1], "avg300": p.avg[2]} for r, p in self.system.items()},
+            "classes": classes,
+            "events": [{"kind": e.kind, "text": e.text} for e in self.events],
+            "errors": list(self.errors),
+        }
