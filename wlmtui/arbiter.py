@@ -147,6 +147,8 @@ def arbitrate(classes: list[Candidate], relax_rate: float = RELAX_RATE) -> dict[
                 reason = f"missing ({_pi(c)})"
             elif c.pi is None:
                 reason = "idle: holds"
+            elif c.beating:
+                reason = f"beats goal ({_pi(c)}): holds"
             else:
                 reason = f"meets goal ({_pi(c)}): holds"
         changes[c.name] = Change(c.name, c.weight, w, reason, role)

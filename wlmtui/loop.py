@@ -31,6 +31,19 @@ class TokenSource(Protocol):
     def set_stop(self, name: str, stop: bool) -> None: ...
 
 
+class ManualClock:
+    """A clock that moves only when told to (tests, ``--once`` on the simulated host)."""
+
+    def __init__(self, start: float = 0.0):
+        self.t = start
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, dt: float) -> None:
+        self.t += dt
+
+
 def cgroup_map(policy: Policy) -> dict[str, str]:
     return {c.name: c.cgroup for c in policy.classes if c.cgroup is not None}
 
@@ -141,7 +154,7 @@ class ControlLoop:
         self._prev = self.backend.sample(self.clock())
 
     def step(self) -> Snapshot:
-        started = self.clock()
+        started = time.perf_counter()
         while True:
             try:
                 self._apply(self.commands.get_nowait())
@@ -176,7 +189,7 @@ class ControlLoop:
         self.tick_count += 1
         events, self._pending = tuple(self._pending), []
         snap = Snapshot(
-            tick=self.tick_count, wall=wall_now, dt=obs.dt, loop_ms=(self.clock() - started) * 1000.0,
+            tick=self.tick_count, wall=wall_now, dt=obs.dt, loop_ms=(time.perf_counter() - started) * 1000.0,
             interval=self.interval, policy=self.policy, decision=decision, backend_kind=self.backend.kind,
             backend_label=self.backend.label, host=self.host, kernel=self.kernel, system=obs.system,
             tokens=token_status, events=events, errors=tuple(errors), paused=self.engine.paused,

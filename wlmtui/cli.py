@@ -1,0 +1,186 @@
+"""The ``wlmtui`` command line.
+
+    wlmtui [POLICY]                 console (Textual)
+    wlmtui --demo                   console on the built-in simulated host
+    wlmtui --no-ui POLICY           headless loop (--json for JSON lines)
+    wlmtui check POLICY             validate and list every problem
+    wlmtui tokens ...               token budgets (record, status, stop, resume)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+
+from wlmtui import __version__
+from wlmtui.backends.base import BackendError
+from wlmtui.policy import Policy, PolicyError, load_policy, parse_policy
+from wlmtui.units import parse_duration
+
+DEFAULT_POLICY = "/etc/wlmtui/policy.yaml"
+SUBCOMMANDS = ("check", "tokens")
+
+
+class UsageError(Exception):
+    """A mistake on the command line: one line to stderr, exit 2."""
+
+
+def fail(message: str, code: int = 2) -> int:
+    print(f"wlmtui: {message}", file=sys.stderr)
+    return code
+
+
+def resolve_policy_path(given: str | None) -> str:
+    """``--policy``/positional, then ``$WLMTUI_POLICY``, then the system default."""
+    if given:
+        return given
+    env = os.environ.get("WLMTUI_POLICY")
+    if env:
+        return env
+    if Path(DEFAULT_POLICY).exists():
+        return DEFAULT_POLICY
+    raise UsageError(
+        f"no policy given, $WLMTUI_POLICY is not set and {DEFAULT_POLICY} does not exist; "
+        "pass a policy file (see sample_policies/), or try `wlmtui --demo`"
+    )
+
+
+def demo_policy(workdir: str | None = None) -> Policy:
+    """The packaged demo policy, with its token files in a private temp dir."""
+    text = resources.files("wlmtui.data").joinpath("demo.yaml").read_text(encoding="utf-8")
+    policy = parse_policy(text, "demo.yaml")
+    state = workdir or tempfile.mkdtemp(prefix="wlmtui-demo-")
+    classes = tuple(
+        replace(c, counter_file=os.path.join(state, f"{c.name}.counters.jsonl"),
+                signal_file=os.path.join(state, f"{c.name}.signal.json")) if c.is_token else c
+        for c in policy.classes
+    )
+    return replace(policy, classes=classes, state_dir=state, source=None)
+
+
+def load_or_report(path: str) -> Policy | None:
+    try:
+        return load_policy(path)
+    except PolicyError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"wlmtui: {len(exc.problems)} problem(s) in {path}; nothing was changed", file=sys.stderr)
+        return None
+
+
+def _interval(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def main_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="wlmtui",
+        description="Goal-oriented workload manager for Linux with a live console.",
+        epilog="Subcommands: `wlmtui check POLICY`, `wlmtui tokens {record,status,stop,resume}`. "
+               "Policy lookup: POLICY, --policy, $WLMTUI_POLICY, /etc/wlmtui/policy.yaml.",
+    )
+    p.add_argument("policy_pos", nargs="?", metavar="POLICY", help="service policy (YAML)")
+    p.add_argument("--policy", dest="policy_opt", metavar="FILE", help="service policy (YAML)")
+    p.add_argument("--demo", action="store_true", help="run on the built-in simulated host with the demo policy")
+    p.add_argument("--no-ui", action="store_true", help="headless: one line per class per tick")
+    p.add_argument("--json", action="store_true", help="headless: one JSON object per tick")
+    p.add_argument("--once", action="store_true", help="measure one interval, decide, act, print, exit")
+    p.add_argument("--dry-run", action="store_true", help="decide but write nothing to cgroups")
+    p.add_argument("--interval", type=_interval, metavar="DUR", help="tick interval (default: policy's, else 1s)")
+    p.add_argument("--backend", choices=("auto", "v2", "v1", "sim"), help="host backend (default: policy's, else auto)")
+    p.add_argument("--cgroup-root", metavar="DIR", help="directory the class cgroups live under (v2 layout)")
+    p.add_argument("--no-create", action="store_true", help="do not create missing class cgroups")
+    p.add_argument("--readonly", action="store_true", help="console: hide every editing action")
+    p.add_argument("--theme", metavar="NAME", help="console theme")
+    p.add_argument("--version", action="version", version=f"wlmtui {__version__}")
+    return p
+
+
+def build_loop(args: argparse.Namespace, policy: Policy):
+    from wlmtui.backends.detect import select_backend
+    from wlmtui.loop import ControlLoop, ManualClock
+
+    kind = args.backend or policy.backend
+    backend = select_backend(kind, policy, cgroup_root=args.cgroup_root)
+    extra = {"clock": ManualClock()} if backend.kind == "sim" and args.once else {}
+    return ControlLoop(policy, backend, tokens=make_ledger(policy), dry_run=args.dry_run,
+                       create=not args.no_create, interval=args.interval, **extra)
+
+
+def make_ledger(policy: Policy):
+    if not any(c.is_token for c in policy.classes):
+        return None
+    try:
+        from wlmtui.tokens.ledger import TokenLedger
+    except ImportError:  # token subsystem not installed in this build
+        return None
+    return TokenLedger(policy)
+
+
+def run_main(argv: list[str]) -> int:
+    args = main_parser().parse_args(argv)
+    if args.json and not args.no_ui and not args.once:
+        args.no_ui = True
+    if args.once:
+        args.no_ui = True
+    if args.demo:
+        policy = demo_policy()
+        if args.backend and args.backend != "sim":
+            return fail("--demo runs on the simulated host only (drop --backend)")
+        args.backend = "sim"
+    else:
+        path = resolve_policy_path(args.policy_opt or args.policy_pos)
+        policy = load_or_report(path)
+        if policy is None:
+            return 1
+    try:
+        loop = build_loop(args, policy)
+    except BackendError as exc:
+        return fail(str(exc))
+    try:
+        if args.no_ui:
+            from wlmtui.headless import run_headless
+
+            return run_headless(loop, as_json=args.json, once=args.once)
+        from wlmtui.ui.app import run_console
+
+        return run_console(loop, readonly=args.readonly, theme=args.theme)
+    finally:
+        loop.close()
+
+
+def run_check(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="wlmtui check", description="Validate a policy; list every problem.")
+    p.add_argument("policy_pos", nargs="?", metavar="POLICY")
+    p.add_argument("--policy", dest="policy_opt", metavar="FILE")
+    args = p.parse_args(argv)
+    path = resolve_policy_path(args.policy_opt or args.policy_pos)
+    policy = load_or_report(path)
+    if policy is None:
+        return 1
+    print(f"{path}: OK — {policy.summary()}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "check":
+            return run_check(argv[1:])
+        if argv and argv[0] == "tokens":
+            from wlmtui.tokens.cli import run_tokens
+
+            return run_tokens(argv[1:])
+        return run_main(argv)
+    except UsageError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
