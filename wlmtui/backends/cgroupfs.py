@@ -390,8 +390,13 @@ class CgroupV2Backend(_CgroupFsBackend):
         path = os.path.join(directory, "cgroup.subtree_control")
         try:
             enabled = {c.lstrip("+") for c in _read(path).split()}
-            if "cpu" in enabled:
-                return
+        except FileNotFoundError:
+            raise BackendError(f"{name}: {directory} is not a cgroup v2 directory (no cgroup.subtree_control)") from None
+        except OSError:
+            enabled = set()  # let the write below tell what is wrong
+        if "cpu" in enabled:
+            return
+        try:
             _write(path, "+cpu")
         except OSError as exc:
             if exc.errno in _DENIED:
