@@ -13,7 +13,11 @@ this order:
    (PI scales as 1/weight: the donor keeps at least ``weight × PI``).
 
 No donor goes below ``min_weight`` or loses more than a factor ``max_step``
-in one tick. When every goal is met, weights relax toward ``base_weight`` by
+in one tick. Weight is conserved between donors and receivers, with one
+exception: when the donors are at their floor and every other busy class is
+a donor too, the receiver may still raise its own weight (up to its
+controller's proposal and ``max_weight``) — that takes CPU *share* from the
+donors alone, which is what invariants 2–4 allow. When every goal is met, weights relax toward ``base_weight`` by
 at most ``RELAX_RATE`` (in log space) per tick. Every change has a reason.
 """
 
@@ -133,6 +137,13 @@ def arbitrate(classes: list[Candidate], relax_rate: float = RELAX_RATE) -> dict[
                 givers.append(d.name)
                 if d.name not in why or why[d.name][1] != "donor":
                     why[d.name] = (f"donor to {r.name} (imp {r.importance}, {_pi(r)})", "donor")
+            donors = {d.name for d in donors_for(r, classes)}
+            bystanders = [c.name for c in classes if c.name != r.name and c.name not in donors and c.pi is not None]
+            if need - gained > 1e-9 and not bystanders:
+                # Donors are at their floor, but everyone who would lose CPU
+                # share to a higher weight is a donor: take share, not weight.
+                gained = need
+                givers = givers or sorted(donors)
             if gained > 0:
                 new[r.name] += gained
                 why[r.name] = (f"receiver ({_pi(r)}): takes from {', '.join(givers)}", "receiver")

@@ -44,7 +44,7 @@ SIM_CLASS_KEYS = ("demand", "period", "service_ms", "tokens_per_min")
 
 @dataclass(frozen=True, slots=True)
 class Gains:
-    kp: float = 0.5
+    kp: float = 0.3
     ki: float = 0.5
 
 

@@ -1,0 +1,161 @@
+"""The six arbitration invariants of DESIGN.md, each as a property test."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wlmtui.arbiter import Candidate, arbitrate, donors_for
+
+EPS = 1e-6
+
+
+@st.composite
+def candidates(draw):
+    n = draw(st.integers(2, 7))
+    out = []
+    for i in range(n):
+        lo = draw(st.integers(1, 500))
+        hi = draw(st.integers(lo, 10000))
+        weight = draw(st.floats(lo, hi))
+        base = draw(st.integers(lo, hi))
+        disc = draw(st.booleans()) if i > 0 else False
+        pi = 0.81 if disc else draw(st.one_of(st.none(), st.floats(0.01, 100)))
+        proposed = draw(st.floats(lo, hi))
+        out.append(Candidate(
+            name=f"c{i}", importance=draw(st.integers(1, 5)), pi=pi, weight=weight, proposed=proposed,
+            min_weight=lo, max_weight=hi, base_weight=base, deadband=0.05,
+            max_step=draw(st.sampled_from([1.5, 2.0, 4.0])), discretionary=disc,
+        ))
+    return out
+
+
+def run(classes):
+    return arbitrate(classes), {c.name: c for c in classes}
+
+
+@settings(max_examples=400)
+@given(candidates())
+def test_1_weights_stay_within_bounds(classes):
+    changes, by = run(classes)
+    for name, ch in changes.items():
+        assert by[name].min_weight - EPS <= ch.new <= by[name].max_weight + EPS
+
+
+@settings(max_examples=400)
+@given(candidates())
+def test_2_importance_first(classes):
+    """While a class of importance i misses, no class of importance > i gains."""
+    changes, by = run(classes)
+    missing = [c.importance for c in classes if c.missing]
+    if not missing:
+        return
+    top = min(missing)
+    for c in classes:
+        if c.importance > top:
+            assert changes[c.name].new <= c.weight + EPS, (c, changes[c.name])
+
+
+@settings(max_examples=400)
+@given(candidates())
+def test_3_only_legitimate_donors_lose_weight(classes):
+    """A class loses weight only as a donor of a receiver (discretionary, less
+    important, or beating its goal), never below min_weight nor below what it
+    needs to keep beating its goal when it donates voluntarily — or as a
+    receiver whose own controller eases. Gains equal donations."""
+    changes, by = run(classes)
+    receivers = [c for c in classes if c.missing]
+    if not receivers:
+        return
+    top = min(r.importance for r in receivers)
+    gained = 0.0
+    donated = 0.0
+    for c in classes:
+        ch = changes[c.name]
+        delta = ch.new - c.weight
+        if delta > EPS:
+            assert c.missing and c.importance == top
+            gained += delta
+        elif delta < -EPS:
+            if ch.role == "ease":
+                assert c.missing
+                continue
+            assert ch.role == "donor"
+            serving = [r for r in receivers if r.importance == top and r.name != c.name]
+            assert any(c in donors_for(r, classes) for r in serving)
+            assert ch.new >= c.min_weight - EPS
+            assert ch.new >= c.weight / c.max_step - EPS
+            if not c.discretionary and c.importance <= top:
+                assert c.beating and ch.new >= c.weight * c.pi - EPS
+            donated -= delta
+    if math.isclose(gained, donated, rel_tol=1e-9, abs_tol=1e-6):
+        return
+    # gains beyond donations: only when every other busy class is a donor
+    assert gained > donated
+    for r in receivers:
+        if changes[r.name].new - r.weight > EPS:
+            donors = {d.name for d in donors_for(r, classes)}
+            assert all(c.pi is None or c.name in donors for c in classes if c.name != r.name)
+
+
+@settings(max_examples=400)
+@given(candidates())
+def test_4_equal_importance_donates_only_when_beating(classes):
+    changes, _ = run(classes)
+    receivers = [c for c in classes if c.missing]
+    for c in classes:
+        if changes[c.name].role != "donor":
+            continue
+        for r in receivers:
+            if r.importance == c.importance and not c.discretionary:
+                # same importance as some receiver: it must beat its own goal
+                assert c.beating or any(r2.importance < c.importance for r2 in receivers)
+
+
+@settings(max_examples=400)
+@given(candidates())
+def test_5_beating_classes_give_only_to_a_taker_and_all_relax_when_met(classes):
+    changes, _ = run(classes)
+    receivers = [c for c in classes if c.missing]
+    took = sum(max(0.0, changes[c.name].new - c.weight) for c in classes)
+    if receivers:
+        for c in classes:
+            if c.beating and changes[c.name].new < c.weight - EPS:
+                assert took > 0
+    else:
+        for c in classes:
+            ch = changes[c.name]
+            base = min(max(c.base_weight, c.min_weight), c.max_weight)
+            # moves toward base, never past it, at a bounded rate
+            assert abs(ch.new - base) <= abs(c.weight - base) + EPS
+            assert abs(math.log(ch.new / c.weight)) <= 0.05 + EPS
+
+
+@settings(max_examples=200)
+@given(candidates())
+def test_6_every_change_has_a_reason(classes):
+    changes, _ = run(classes)
+    for c in classes:
+        ch = changes[c.name]
+        assert ch.reason
+        if abs(ch.new - c.weight) > EPS:
+            assert ch.role in ("receiver", "donor", "relax", "ease")
+            assert ch.describe().startswith(f"{c.name} ")
+
+
+def test_wlmd_failure_mode_is_impossible():
+    """Interactive (imp 1) and batch (imp 4) both miss: batch donates, so the
+    two never end at equal weights as the original wlmd's did."""
+    inter = Candidate("interactive", 1, 3.0, 100, 200, 10, 1000, 100)
+    batch = Candidate("batch", 4, 3.0, 100, 200, 10, 1000, 100)
+    weights = [inter, batch]
+    for _ in range(10):
+        ch = arbitrate(weights)
+        weights = [Candidate(c.name, c.importance, c.pi, ch[c.name].new, ch[c.name].new * 2,
+                             c.min_weight, c.max_weight, c.base_weight) for c in weights]
+    assert weights[0].weight > 150 and weights[1].weight == 10
+    fresh = arbitrate([inter, Candidate("batch", 4, 3.0, 50, 100, 10, 1000, 100)])
+    assert fresh["batch"].reason == "donor to interactive (imp 1, PI 3.00)"
+    assert fresh["batch"].describe() == "batch 50→25: donor to interactive (imp 1, PI 3.00)"
