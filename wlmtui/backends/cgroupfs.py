@@ -188,7 +188,7 @@ class _CgroupFsBackend(Backend):
                     escapes.append(f"{name} ({path} resolves to {os.path.realpath(path)})")
             new[name] = cg
         if escapes:
-            raise BackendError(f"cgroup paths leave the cgroup root {self.weight_root}: {', '.join(sorted(escapes))}")
+            raise BackendError(f"cgroup paths leave the cgroup root (symlink?): {', '.join(sorted(escapes))}")
         warnings = []
         for cg in new.values():
             if create:
