@@ -114,6 +114,8 @@ BROKEN = [
          cgroup: a
          goal: {type: throughput, target: lots}
      """, "service_classes[0].goal.target 'lots' is not a rate"),
+    ("cgroup_root: ../up\nservice_classes:\n  - {name: a, cgroup: a, goal: {type: discretionary}}\n",
+     "p.yaml:1: cgroup_root ('../up') escapes the cgroup mount"),
     ("""
      interval: fast
      service_classes:

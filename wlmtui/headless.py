@@ -51,8 +51,9 @@ def emit(snap: Snapshot, out: TextIO, as_json: bool) -> None:
     out.flush()
 
 
-def run_headless(loop: ControlLoop, *, as_json: bool = False, once: bool = False, out: TextIO = sys.stdout) -> int:
+def run_headless(loop: ControlLoop, *, as_json: bool = False, once: bool = False, out: TextIO | None = None) -> int:
     """Run until a signal (or one tick with ``once``); returns the exit code."""
+    out = out or sys.stdout
     if not as_json:
         mode = " (dry run: nothing is written)" if loop.dry_run else ""
         out.write(f"wlmtui: {loop.policy.summary()} on {loop.backend.label}{mode}\n")

@@ -492,6 +492,9 @@ def parse_policy(text: str, filename: str = "policy.yaml") -> Policy:
     if backend not in BACKENDS:
         check.add(check.key_line(doc, "backend", 1), "backend", f"({backend!r}) must be one of: {', '.join(BACKENDS)}")
     cgroup_root = check.text(doc, "cgroup_root", "cgroup_root", 1)
+    if cgroup_root is not None and ".." in cgroup_root.split("/"):
+        check.add(check.key_line(doc, "cgroup_root", 1), "cgroup_root",
+                  f"({cgroup_root!r}) escapes the cgroup mount ('..' is not allowed)")
     state_dir = check.text(doc, "state_dir", "state_dir", 1, default=DEFAULT_STATE_DIR)
     dnode = check.mapping(doc.get("defaults"), "defaults", check.key_line(doc, "defaults", 1)) or {}
     dline = check.key_line(doc, "defaults", 1)
