@@ -104,9 +104,7 @@ def arbitrate(classes: list[Candidate], relax_rate: float = RELAX_RATE) -> dict[
             target = min(max(c.base_weight, c.min_weight), c.max_weight)
             if abs(c.weight - target) >= 0.5:
                 shift = max(-relax_rate, min(relax_rate, math.log(target / c.weight)))
-                new[c.name] = c.weight * math.exp(shift)
-                if abs(new[c.name] - target) < 0.5:
-                    new[c.name] = float(target)
+                new[c.name] = float(target) if abs(shift) < relax_rate else c.weight * math.exp(shift)
                 why[c.name] = (f"all goals met: relax toward base {target}", "relax")
     else:
         top = receivers[0].importance
