@@ -1,0 +1,1 @@
+"""Modal screens: edit, pin, diff, confirm, help, save as."""

@@ -1,0 +1,1 @@
+"""One module per console panel; each takes a Snapshot and draws it."""
