@@ -1,0 +1,292 @@
+"""Follow one counter file: read only what is new, survive rotation and truncation.
+
+:class:`CounterTailer` keeps the byte offset of the next unread byte, the
+file's ``(st_dev, st_ino)``, the first bytes of the file (to notice a file
+truncated and refilled past the old offset between two polls) and the bytes
+of an unfinished last line. Every :meth:`CounterTailer.poll`:
+
+1. notices **rotation** — the path now names another file (or none). The old
+   file's remaining bytes are read first: from the descriptor kept open since
+   the previous poll, or, after a restart, from a file in the same directory
+   that still has the old inode (``counters.jsonl.1``). Then the new file is
+   read from byte 0;
+2. notices **truncation** — the file is shorter than the offset, or its first
+   bytes changed — and reads it again from byte 0;
+3. reads the new bytes in large chunks and hands complete lines to
+   :mod:`wlmtui.tokens.parse`. A last line without its newline waits for the
+   next poll; when the file is rotated or truncated under it, it is parsed as
+   it stands (a complete JSON record counts; a torn one is malformed).
+
+Nothing here raises for a missing, unreadable or garbled file: problems come
+back in :class:`PollResult` (``error``, ``malformed``, ``events``).
+:meth:`CounterTailer.export_state` / :meth:`CounterTailer.import_state`
+round-trip the position through a JSON-safe dict.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import os
+import stat
+from dataclasses import dataclass
+from typing import Mapping
+
+from wlmtui.tokens.parse import Tally, Usage, parse_lines
+
+CHUNK = 8 << 20  # bytes per read while catching up
+HEAD = 64  # bytes of the file start remembered to detect rewrites
+MAX_LINE = 64 << 10  # an unfinished line longer than this is dropped (counted malformed)
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """What one poll found. ``counted`` usage falls in its class's window;
+    ``late`` usage has a ``ts`` before the window start passed to the poll."""
+
+    path: str
+    counted: tuple[Usage, ...] = ()
+    late: tuple[Usage, ...] = ()
+    lines: int = 0
+    malformed: int = 0
+    unknown: int = 0
+    unknown_classes: tuple[tuple[str, int], ...] = ()
+    bytes_read: int = 0
+    events: tuple[str, ...] = ()  # "opened", "rotated", "truncated", "missing", "lost-rotated"
+    error: str | None = None
+    missing: bool = False
+
+    def tokens_by_class(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for u in self.counted:
+            out[u.cls] = out.get(u.cls, 0) + u.tokens
+        return out
+
+
+def _describe(exc: OSError) -> str:
+    return f"{exc.strerror or exc.__class__.__name__}" + (f": {exc.filename}" if exc.filename else "")
+
+
+class CounterTailer:
+    """Incremental reader of one JSON-lines counter file (see module docs)."""
+
+    def __init__(self, path: str, *, chunk_size: int = CHUNK, max_line: int = MAX_LINE):
+        self.path = str(path)
+        self.chunk_size = max(4096, int(chunk_size))
+        self.max_line = max(1024, int(max_line))
+        self.offset = 0
+        self.ident: tuple[int, int] | None = None  # (st_dev, st_ino) of the file being read
+        self.partial = b""
+        self.head = b""
+        self.skipping = False  # inside an over-long line: drop bytes up to the next newline
+        self._fd: int | None = None
+        # running totals since this tailer's state began (persisted with it)
+        self.total_lines = 0
+        self.total_malformed = 0
+        self.total_unknown = 0
+
+    # ------------------------------------------------------------ state
+
+    def export_state(self) -> dict:
+        return {
+            "path": self.path,
+            "offset": self.offset,
+            "dev": None if self.ident is None else self.ident[0],
+            "inode": None if self.ident is None else self.ident[1],
+            "partial": base64.b64encode(self.partial).decode("ascii"),
+            "head": base64.b64encode(self.head).decode("ascii"),
+            "skipping": self.skipping,
+            "lines": self.total_lines,
+            "malformed": self.total_malformed,
+            "unknown": self.total_unknown,
+        }
+
+    def import_state(self, state: Mapping) -> None:
+        """Resume from :meth:`export_state` output; a bad dict leaves a fresh tailer."""
+        self.close()
+        try:
+            offset = int(state.get("offset", 0))
+            dev, ino = state.get("dev"), state.get("inode")
+            ident = (int(dev), int(ino)) if dev is not None and ino is not None else None
+            partial = base64.b64decode(state.get("partial", "") or "", validate=True)
+            head = base64.b64decode(state.get("head", "") or "", validate=True)
+            totals = [int(state.get(k, 0)) for k in ("lines", "malformed", "unknown")]
+        except (TypeError, ValueError, AttributeError):
+            return
+        if offset < 0:
+            return
+        self.offset, self.ident, self.partial, self.head = offset, ident, partial[: self.max_line], head[:HEAD]
+        self.skipping = bool(state.get("skipping", False))
+        self.total_lines, self.total_malformed, self.total_unknown = totals
+
+    def close(self) -> None:
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+
+    def __del__(self):  # pragma: no cover - best effort
+        self.close()
+
+    # ------------------------------------------------------------ reading
+
+    def _consume(self, data: bytes, tally: Tally) -> None:
+        """Feed newly read bytes: complete lines are parsed, the rest waits."""
+        if self.skipping:
+            nl = data.find(b"\n")
+            if nl < 0:
+                return
+            data = data[nl + 1:]
+            self.skipping = False
+        lines = data.split(b"\n")
+        if self.partial:
+            lines[0] = self.partial + lines[0]
+        self.partial = lines.pop()  # bytes after the last newline (often b"")
+        if lines:
+            parse_lines(lines, tally)
+        if len(self.partial) > self.max_line:
+            tally.lines += 1
+            tally.malformed += 1
+            self.partial = b""
+            self.skipping = True
+
+    def _flush_partial(self, tally: Tally) -> None:
+        """The file under an unfinished line went away: judge the line as it is."""
+        if self.partial and not self.skipping:
+            tally.add_line(self.partial)
+        self.partial = b""
+        self.skipping = False
+
+    def _read_to_end(self, fd: int, tally: Tally, limit: int | None = None) -> int:
+        """Read from ``self.offset`` to the current end (or ``limit``); bytes read."""
+        end = os.fstat(fd).st_size if limit is None else limit
+        total = 0
+        while self.offset < end:
+            data = os.pread(fd, min(self.chunk_size, end - self.offset), self.offset)
+            if not data:
+                break
+            self.offset += len(data)
+            total += len(data)
+            self._consume(data, tally)
+        if len(self.head) < HEAD and self.offset > len(self.head):
+            self.head = os.pread(fd, min(HEAD, self.offset), 0)
+        return total
+
+    def _reset_position(self) -> None:
+        self.offset = 0
+        self.head = b""
+        self.ident = None
+
+    def _drain_lost(self, tally: Tally, events: list[str]) -> int:
+        """After a restart the path names a new file: finish the old one if it is still nearby."""
+        if self.ident is None:
+            return 0
+        dev, ino = self.ident
+        directory = os.path.dirname(os.path.abspath(self.path))
+        try:
+            with os.scandir(directory) as entries:
+                candidates = [e.path for e in entries if e.inode() == ino]
+        except OSError:
+            candidates = []
+        for candidate in candidates:
+            try:
+                fd = os.open(candidate, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
+                    continue
+                if st.st_size < self.offset or (self.head and os.pread(fd, len(self.head), 0) != self.head):
+                    continue
+                read = self._read_to_end(fd, tally)
+                events.append("rotated")
+                return read
+            finally:
+                os.close(fd)
+        events.append("lost-rotated")
+        return 0
+
+    def poll(self, classes: Mapping[str, float] | None = None) -> PollResult:
+        """Read everything new.
+
+        ``classes`` maps each class to count to its window start: records with
+        an older ``ts`` come back as ``late``; records of classes not in the
+        mapping are counted as unknown. ``None`` counts every class.
+        """
+        tally = Tally(classes)
+        events: list[str] = []
+        error: str | None = None
+        read = 0
+        missing = False
+        try:
+            try:
+                st = os.stat(self.path)
+                if not stat.S_ISREG(st.st_mode):
+                    raise IsADirectoryError(errno.EISDIR, "not a regular file", self.path)
+                current = (st.st_dev, st.st_ino)
+            except FileNotFoundError:
+                current = None
+                missing = True
+            # 1. rotation: the path no longer names the file we were reading
+            if self.ident is not None and current != self.ident:
+                if self._fd is not None:
+                    read += self._read_to_end(self._fd, tally)
+                    self.close()
+                    events.append("rotated")
+                else:  # restarted since: look for the old file under another name
+                    read += self._drain_lost(tally, events)
+                self._flush_partial(tally)
+                self._reset_position()
+            if current is None:
+                events.append("missing")
+                return self._result(tally, read, events, None, missing=True)
+            # 2. open (first poll, after rotation, or after a restart)
+            if self._fd is None:
+                fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+                fst = os.fstat(fd)
+                opened = (fst.st_dev, fst.st_ino)
+                if self.ident is not None and opened != self.ident:
+                    # replaced between stat and open: next poll handles the rotation
+                    os.close(fd)
+                    return self._result(tally, read, events, None)
+                self._fd = fd
+                if self.ident is None:
+                    self.ident = opened
+                    self.offset = 0
+                    self.head = b""
+                    events.append("opened")
+            # 3. truncation (shorter than our offset, or the first bytes changed)
+            size = os.fstat(self._fd).st_size
+            rewritten = bool(self.head) and os.pread(self._fd, len(self.head), 0) != self.head
+            if size < self.offset or rewritten:
+                self._flush_partial(tally)
+                self.offset = 0
+                self.head = b""
+                events.append("truncated")
+            read += self._read_to_end(self._fd, tally, limit=max(size, self.offset))
+        except OSError as exc:
+            error = _describe(exc)
+            if exc.errno not in (errno.EINTR, errno.EAGAIN):
+                self.close()
+        return self._result(tally, read, events, error, missing=missing)
+
+    def _result(self, tally: Tally, read: int, events: list[str], error: str | None, missing: bool = False) -> PollResult:
+        self.total_lines += tally.lines
+        self.total_malformed += tally.malformed
+        self.total_unknown += tally.unknown
+        return PollResult(
+            path=self.path,
+            counted=tally.usage(),
+            late=tally.usage(late=True),
+            lines=tally.lines,
+            malformed=tally.malformed,
+            unknown=tally.unknown,
+            unknown_classes=tuple(sorted(tally.unknown_names.items())),
+            bytes_read=read,
+            events=tuple(events),
+            error=error,
+            missing=missing,
+        )
