@@ -46,7 +46,8 @@ class TokenStatus:
     budget: float  # the class's own budget per window
     allowance: float  # its effective budget now: own budget, or the pool's allowance
     remaining: float  # allowance − consumed (negative when overspent)
-    rate: float  # weighted tokens per second (EWMA)
+    rate_per_s: float  # burn rate: weighted tokens per second (EWMA over ~5 min)
+    rate_per_min: float  # the same per minute (the signal file's consumption_rate)
     projected: float  # consumed + rate × window_remaining
     pi: float  # projected / allowance ahead (1.0 = exactly on budget)
     window: str
@@ -67,19 +68,14 @@ class TokenStatus:
     last_error: str | None = None
     updated_at: float = 0.0
 
-    @property
-    def rate_per_min(self) -> float:
-        return self.rate * 60.0
-
-    def to_dict(self) -> dict:
-        """JSON-safe mapping (all numbers finite)."""
+    def to_json(self) -> dict:
+        """JSON-safe mapping of every field (non-finite numbers become None)."""
         out = {}
         for name in self.__slots__:
             value = getattr(self, name)
             if isinstance(value, float) and not math.isfinite(value):
                 value = None
             out[name] = value
-        out["rate_per_min"] = round(self.rate_per_min, 3)
         return out
 
 
@@ -140,8 +136,8 @@ class TokenLedger:
         self._runtime: dict[str, _ClassRuntime] = {}
         self._files: dict[str, FileStatus] = {}
         self._last: dict[str, TokenStatus] = {}
-        self._startup_error: str | None = None
-        persisted, self._startup_error = store.load_state(self.state_dir)
+        self._pending_error: str | None = None
+        persisted, self._pending_error = store.load_state(self.state_dir)
         self._persisted_classes: dict = persisted["classes"]
         self._persisted_tailers: dict = persisted["tailers"]
         self._apply_policy(policy)
@@ -195,10 +191,10 @@ class TokenLedger:
         now = self.clock() if now is None else float(now)
         for rt in self._runtime.values():
             rt.errors = []
-        if self._startup_error:
+        if self._pending_error:
             for rt in self._runtime.values():
-                rt.errors.append(self._startup_error)
-            self._startup_error = None
+                rt.errors.append(self._pending_error)
+            self._pending_error = None
         # 1. windows (a class restored from disk may have crossed several)
         for rt in self._runtime.values():
             window, tz = rt.cls.goal.window, rt.cls.window_tz
@@ -312,7 +308,8 @@ class TokenLedger:
             budget=budget,
             allowance=allow.now,
             remaining=allow.now - st.consumed,
-            rate=st.rate,
+            rate_per_s=st.rate,
+            rate_per_min=st.rate * 60.0,
             projected=projected,
             pi=performance_index(projected, allow.ahead),
             window=cls.goal.window,
@@ -341,7 +338,7 @@ class TokenLedger:
             consumed=status.consumed,
             budget_total=status.allowance,
             window_end=status.window_end,
-            rate_per_s=status.rate,
+            rate_per_s=status.rate_per_s,
             exhaustion_s=status.exhaustion_in,
             retry_after_s=status.retry_after_s,
             now=now,
@@ -387,6 +384,17 @@ class TokenLedger:
 
     def resume(self, cls: str) -> bool:
         return store.resume(self.state_dir, cls)
+
+    def set_stop(self, name: str, stop: bool) -> None:
+        """Set or clear the emergency stop (the loop's command path); errors are
+        reported in the next tick's ``last_error``."""
+        try:
+            if stop:
+                self.stop(name)
+            else:
+                self.resume(name)
+        except OSError as exc:
+            self._pending_error = f"emergency stop not {'set' if stop else 'cleared'}: {exc.strerror or exc}"
 
     @property
     def statuses(self) -> Mapping[str, TokenStatus]:
