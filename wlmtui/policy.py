@@ -19,6 +19,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from wlmtui.classify.rules import parse_rules
 from wlmtui.units import parse_budget, parse_duration, parse_rate
 
 GOAL_TYPES = ("response_time", "velocity", "throughput", "discretionary", "token")
@@ -34,7 +35,7 @@ CLASS_KEYS = (
     "name", "type", "cgroup", "goal", "importance", "min_weight", "max_weight", "base_weight",
     "gains", "max_step", "deadband", "psi_threshold", "percentile",
     "signal_file", "counter_file", "budget", "pool", "model_weights", "window_tz", "hard_ceiling",
-    "simulate",
+    "simulate", "classify",
 )
 GOAL_KEYS = ("type", "target", "percentile")
 GAIN_KEYS = ("kp", "ki")
@@ -108,6 +109,7 @@ class ServiceClass:
     window_tz: str | None = None
     hard_ceiling: float = 1.2
     simulate: SimSpec | None = None
+    classify: tuple = ()  # wlmtui.classify.rules.Rule, in policy order
     line: int = 0
 
     @property
@@ -450,6 +452,8 @@ def _service_class(check: _Checker, node: Any, index: int, defaults: dict, line:
             tz = None
     hard = check.number(node, "hard_ceiling", wpath("hard_ceiling"), line, default=1.2, lo=1.0, hi=10.0)
     sim = _sim_spec(check, node.get("simulate"), wpath("simulate"), check.key_line(node, "simulate", line))
+    rules = parse_rules(check, node.get("classify"), wpath("classify"), check.key_line(node, "classify", line),
+                        has_cgroup=node.get("cgroup") not in (None, ""))
     if len(check.problems) > before or goal is None or name is None:
         return None
     return ServiceClass(
@@ -460,7 +464,7 @@ def _service_class(check: _Checker, node: Any, index: int, defaults: dict, line:
         counter_file=check.text(node, "counter_file", wpath("counter_file"), line),
         pool=check.text(node, "pool", wpath("pool"), line),
         model_weights=tuple(mw), window_tz=tz, hard_ceiling=hard,
-        simulate=sim, line=line,
+        simulate=sim, classify=rules, line=line,
     )
 
 
