@@ -1,0 +1,216 @@
+"""Putting a process into its class's cgroup — in every hierarchy that counts.
+
+On a pure cgroup v2 host a class is one directory; on a hybrid host it is
+the same relative path below the v1 ``cpu`` mount (where the weight lives)
+and below the unified mount (where PSI and ``cpu.stat`` come from), and a
+process must be moved in both (:class:`CgroupPlacer`). A move is a write of
+the PID to ``cgroup.procs``, which moves the whole process (all threads).
+
+:func:`placer_for` builds the placer that matches a backend (``None`` on the
+simulated host, where there are no processes to place).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import Mapping, Protocol
+
+_ROOT_HINT = "run as root"
+
+
+class ProcessGone(Exception):
+    """The process exited (or its PID was reused) before or during the move."""
+
+
+class PlaceError(Exception):
+    """The move failed for a reason worth reporting (cgroup missing, permission …)."""
+
+
+class Placer(Protocol):
+    label: str
+
+    def configure(self, cgroups: Mapping[str, str]) -> list[str]:
+        """Class name → cgroup path relative to the class root; returns warnings."""
+
+    def place(self, pid: int, cls: str) -> None:
+        """Move ``pid`` into ``cls``'s cgroup(s). Raises :class:`ProcessGone`
+        or :class:`PlaceError`."""
+
+    def members(self) -> dict[str, frozenset[int]]:
+        """The PIDs in each class's cgroup (in every hierarchy); a class whose
+        cgroup cannot be read is left out."""
+
+
+def _clean(rel: str) -> str:
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    if not parts or ".." in parts:
+        raise PlaceError(f"cgroup path {rel!r} must name a cgroup below the cgroup root")
+    return "/".join(parts)
+
+
+def _inside(root: str, path: str) -> bool:
+    real_root, real = os.path.realpath(root), os.path.realpath(path)
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def read_pids(path: str) -> frozenset[int]:
+    """The PIDs in a ``cgroup.procs`` file; raises OSError."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return frozenset(int(x) for x in b"".join(chunks).split() if x.isdigit())
+
+
+class CgroupPlacer:
+    """Writes PIDs to ``<root>/<class cgroup>/cgroup.procs`` under each root.
+
+    ``roots`` are the directories class cgroups live under — one on a pure
+    v2 host, the v1 ``cpu`` one and the unified one on a hybrid host (the
+    order is the order of the writes). Paths are confined below the roots
+    after resolving symlinks; nothing else is ever written.
+    """
+
+    def __init__(self, roots: list[str] | tuple[str, ...], label: str = "") -> None:
+        if not roots:
+            raise ValueError("a placer needs at least one cgroup root")
+        self.roots = tuple(os.path.abspath(r) for r in roots)
+        self.label = label or " + ".join(self.roots)
+        self._dirs: dict[str, tuple[str, ...]] = {}
+
+    def configure(self, cgroups: Mapping[str, str]) -> list[str]:
+        dirs: dict[str, tuple[str, ...]] = {}
+        warnings = []
+        for name, rel in cgroups.items():
+            try:
+                rel = _clean(rel)
+            except PlaceError as exc:
+                warnings.append(f"{name}: {exc}")
+                continue
+            paths = tuple(os.path.join(root, rel) for root in self.roots)
+            escaping = [p for root, p in zip(self.roots, paths) if not _inside(root, p)]
+            if escaping:
+                warnings.append(f"{name}: cgroup {', '.join(escaping)} leaves the cgroup root (symlink?); "
+                                "processes are not moved into it")
+                continue
+            dirs[name] = paths
+        self._dirs = dirs
+        return warnings
+
+    def dirs(self, cls: str) -> tuple[str, ...]:
+        return self._dirs.get(cls, ())
+
+    def place(self, pid: int, cls: str) -> None:
+        paths = self._dirs.get(cls)
+        if not paths:
+            raise PlaceError(f"{cls}: no cgroup to move processes into")
+        data = f"{pid}\n".encode()
+        for directory in paths:
+            target = os.path.join(directory, "cgroup.procs")
+            try:
+                fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC)  # never O_CREAT
+            except OSError as exc:
+                raise PlaceError(self._why(cls, directory, target, exc)) from None
+            try:
+                os.write(fd, data)
+            except OSError as exc:
+                if exc.errno == errno.ESRCH:
+                    raise ProcessGone(pid) from None
+                raise PlaceError(self._why(cls, directory, target, exc)) from None
+            finally:
+                os.close(fd)
+
+    @staticmethod
+    def _why(cls: str, directory: str, target: str, exc: OSError) -> str:
+        if exc.errno in (errno.ENOENT, errno.ENODEV) and not os.path.isdir(directory):
+            return f"{cls}: cgroup {directory} does not exist (created when wlmtui attaches the class)"
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return f"{cls}: cannot write {target}: permission denied ({_ROOT_HINT})"
+        if exc.errno == errno.EBUSY:
+            return (f"{cls}: {target} refused the process: the cgroup passes controllers to child cgroups "
+                    "(cgroup v2 allows processes only in leaves)")
+        if exc.errno == errno.EINVAL:
+            return (f"{cls}: {target} refused the process (EINVAL): a realtime process without "
+                    "cpu.rt_runtime_us in that cgroup, or a kernel thread")
+        return f"{cls}: cannot write {target}: {(exc.strerror or str(exc)).lower()}"
+
+    def members(self) -> dict[str, frozenset[int]]:
+        out: dict[str, frozenset[int]] = {}
+        for name, paths in self._dirs.items():
+            try:
+                sets = [read_pids(os.path.join(p, "cgroup.procs")) for p in paths]
+            except (OSError, ValueError):
+                continue
+            out[name] = frozenset.intersection(*sets) if len(sets) > 1 else sets[0]
+        return out
+
+
+class RecordingPlacer:
+    """Places in memory only (tests, benches, previews).
+
+    With ``procs`` (a process source) a placement is remembered with the
+    process's start time, so a PID reused by a new process is not counted as
+    a member — as in the kernel, where an exited process leaves its cgroup.
+    """
+
+    label = "in memory"
+
+    def __init__(self, procs=None) -> None:
+        self.procs = procs
+        self.classes: set[str] = set()
+        self.where: dict[int, tuple[str, int | None]] = {}
+        self.moves: list[tuple[int, str]] = []
+        #: called as ``check(pid, cls)`` before each move (property tests assert there)
+        self.check = None
+
+    def configure(self, cgroups: Mapping[str, str]) -> list[str]:
+        self.classes = set(cgroups)
+        return []
+
+    def _start(self, pid: int) -> int | None:
+        if self.procs is None:
+            return None
+        st = self.procs.procs.get(pid) if hasattr(self.procs, "procs") else None
+        return None if st is None else st.start
+
+    def place(self, pid: int, cls: str) -> None:
+        if cls not in self.classes:
+            raise PlaceError(f"{cls}: no cgroup to move processes into")
+        if self.check is not None:
+            self.check(pid, cls)
+        if self.procs is not None and self._start(pid) is None:
+            raise ProcessGone(pid)
+        self.where[pid] = (cls, self._start(pid))
+        self.moves.append((pid, cls))
+
+    def cls_of(self, pid: int) -> str | None:
+        entry = self.where.get(pid)
+        if entry is None or (self.procs is not None and entry[1] != self._start(pid)):
+            return None
+        return entry[0]
+
+    def members(self) -> dict[str, frozenset[int]]:
+        out: dict[str, set[int]] = {c: set() for c in self.classes}
+        for pid in list(self.where):
+            cls = self.cls_of(pid)
+            if cls is None:
+                if self.procs is not None:
+                    del self.where[pid]
+            elif cls in out:
+                out[cls].add(pid)
+        return {c: frozenset(p) for c, p in out.items()}
+
+
+def placer_for(backend) -> CgroupPlacer | None:
+    """The placer for an (attached or not) cgroup backend; ``None`` for ``sim``."""
+    kind = getattr(backend, "kind", "")
+    if kind == "v2":
+        return CgroupPlacer([backend.root], label=f"cgroup v2 ({backend.root})")
+    if kind == "v1":
+        return CgroupPlacer([backend.cpu_root, backend.unified_root],
+                            label=f"hybrid ({backend.cpu_root} + {backend.unified_root})")
+    return None
