@@ -23,7 +23,7 @@ _EXPORTS = {
     "PlaceError": "placer", "ProcessGone": "placer",
     "Rule": "rules", "parse_rules": "rules", "first_match": "rules",
     "FileStickyStore": "sticky", "MemoryStickyStore": "sticky",
-    "make_classifier": "cli", "MoveProcess": "cli",
+    "make_classifier": "cli", "MoveProcess": "commands", "apply_move": "commands",
 }
 
 __all__ = sorted(_EXPORTS)
