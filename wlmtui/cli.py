@@ -5,6 +5,8 @@
     wlmtui --no-ui POLICY           headless loop (--json for JSON lines)
     wlmtui check POLICY             validate and list every problem
     wlmtui tokens ...               token budgets (record, status, stop, resume)
+    wlmtui classify POLICY          show which class each process would be put in (--json)
+    wlmtui run --class NAME -- CMD  start a command inside a class's cgroup (sticky)
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from wlmtui.policy import Policy, PolicyError, load_policy, parse_policy
 from wlmtui.units import parse_duration
 
 DEFAULT_POLICY = "/etc/wlmtui/policy.yaml"
-SUBCOMMANDS = ("check", "tokens")
+SUBCOMMANDS = ("check", "tokens", "classify", "run")
 
 
 class UsageError(Exception):
@@ -84,7 +86,8 @@ def main_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="wlmtui",
         description="Goal-oriented workload manager for Linux with a live console.",
-        epilog="Subcommands: `wlmtui check POLICY`, `wlmtui tokens {record,status,stop,resume}`. "
+        epilog="Subcommands: `wlmtui check POLICY`, `wlmtui tokens {record,status,stop,resume}`, "
+               "`wlmtui classify POLICY`, `wlmtui run --class NAME [--policy P] -- CMD ARGS`. "
                "Policy lookup: POLICY, --policy, $WLMTUI_POLICY, /etc/wlmtui/policy.yaml.",
     )
     p.add_argument("policy_pos", nargs="?", metavar="POLICY", help="service policy (YAML)")
@@ -175,6 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] == "check":
             return run_check(argv[1:])
+        if argv and argv[0] == "classify":
+            from wlmtui.classify.cli import run_classify
+
+            return run_classify(argv[1:])
+        if argv and argv[0] == "run":
+            from wlmtui.classify.cli import run_run
+
+            return run_run(argv[1:])
         if argv and argv[0] == "tokens":
             from wlmtui.tokens.cli import run_tokens
 
