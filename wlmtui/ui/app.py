@@ -123,6 +123,7 @@ class WlmApp(App[int]):
         self._mail_lock = threading.Lock()
         self._stop = threading.Event()
         self._loop_thread: threading.Thread | None = None
+        self._loop_done = threading.Event()
         self._primed = False
         self._pending: dict[str, tuple[ServiceClass, int]] = {}  # edits sent, not yet in a snapshot
         self._expected: tuple[Policy, int] | None = None  # a policy sent with ReplacePolicy
@@ -196,10 +197,13 @@ class WlmApp(App[int]):
     # -- the loop thread ---------------------------------------------------------
     def _run_loop(self) -> None:
         self._loop_thread = threading.current_thread()
+        self._loop_done.clear()
         try:
             self.loop.run(self._stop, self._publish)
         except Exception as exc:  # noqa: BLE001 - the console stays up and says why
             self.post_message(LoopStopped(f"{type(exc).__name__}: {exc}"))
+        finally:
+            self._loop_done.set()
 
     def _publish(self, snap: Snapshot) -> None:
         """Called in the loop thread: leave the snapshot, wake the app."""
@@ -209,11 +213,16 @@ class WlmApp(App[int]):
                 del self._mailbox[0]
         self.post_message(SnapshotReady(snap))
 
-    def stop_loop(self, timeout: float = 5.0) -> None:
+    @property
+    def loop_running(self) -> bool:
+        return self._loop_thread is not None and not self._loop_done.is_set()
+
+    def stop_loop(self, timeout: float = 5.0) -> bool:
+        """Ask the loop to stop after its current tick; wait for it. True once it stopped."""
         self._stop.set()
-        thread = self._loop_thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        if self._loop_thread is None or self._loop_thread is threading.current_thread():
+            return True
+        return self._loop_done.wait(timeout)
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         with self._mail_lock:
@@ -479,7 +488,7 @@ class WlmApp(App[int]):
     def help_rows(self) -> list[tuple[str, str, str]]:
         rows = []
         for b in self.BINDINGS:
-            if not isinstance(b, Binding) or self.check_action(b.action, ()) is False and b.action != "next_view":
+            if not isinstance(b, Binding) or self.readonly and b.action in EDIT_ACTIONS:
                 continue
             keys = self.keymap.get(b.id or "", b.key)
             shown = ", ".join(self.get_key_display(Binding(k.strip(), b.action)) for k in keys.split(","))

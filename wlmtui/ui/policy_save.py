@@ -353,15 +353,15 @@ def policy_to_yaml(policy: Policy) -> str:
             goal["percentile"] = _number(c.goal.percentile)
         node["goal"] = goal
         node["importance"] = c.importance
-        if c.has_cgroup:
-            node["min_weight"] = c.min_weight
-            node["base_weight"] = c.base_weight
-            node["max_weight"] = c.max_weight
-            gains = CommentedMap(kp=_number(c.gains.kp), ki=_number(c.gains.ki))
-            gains.fa.set_flow_style()
-            node["gains"] = gains
-            node["max_step"] = _number(c.max_step)
-            node["deadband"] = _percent(c.deadband)
+        node["min_weight"] = c.min_weight
+        node["base_weight"] = c.base_weight
+        node["max_weight"] = c.max_weight
+        gains = CommentedMap(kp=_number(c.gains.kp), ki=_number(c.gains.ki))
+        gains.fa.set_flow_style()
+        node["gains"] = gains
+        node["max_step"] = _number(c.max_step)
+        node["deadband"] = _percent(c.deadband)
+        if not c.is_token:
             node["psi_threshold"] = _percent(c.psi_threshold)
         for key in ("signal_file", "counter_file", "pool", "window_tz"):
             if getattr(c, key):

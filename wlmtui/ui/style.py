@@ -13,9 +13,24 @@ EVENT_VAR = {"decision": "wlm-beating", "edit": "accent", "reload": "primary", "
              "token": "wlm-yellow", "info": "wlm-idle"}
 
 
+_cache: dict[tuple[int, str, str], str] = {}
+
+
 def var(app: App, name: str) -> str:
-    value = app.theme_variables.get(name) if app.theme_variables else None
-    return value or VARIABLE_DEFAULTS.get(name) or "default"
+    """A theme colour by variable name: the console's own (``wlm-*``) or a
+    Textual base colour (``primary``, ``accent`` …), for the theme in force now."""
+    key = (id(app), app.theme, name)
+    value = _cache.get(key)
+    if value is None:
+        theme = app.current_theme
+        value = theme.variables.get(name) or VARIABLE_DEFAULTS.get(name)
+        if value is None:
+            attr = getattr(theme, name, None) if name.replace("-", "_").isidentifier() else None
+            value = attr if isinstance(attr, str) else (app.theme_variables or {}).get(name, "default")
+        if len(_cache) > 4096:
+            _cache.clear()
+        _cache[key] = value
+    return value
 
 
 def status_colour(app: App, status: str) -> str:

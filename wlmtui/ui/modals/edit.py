@@ -22,7 +22,6 @@ from wlmtui.ui.editing import Validation, form_fields, initial_values, validate
 class EditScreen(ModalScreen[ServiceClass | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="wlmtui.modal.cancel"),
-        Binding("ctrl+s", "apply", "Apply", id="wlmtui.modal.apply", priority=True),
     ]
 
     def __init__(self, cls: ServiceClass):
@@ -44,7 +43,7 @@ class EditScreen(ModalScreen[ServiceClass | None]):
                         yield Label(f.hint, classes="field-hint")
                     yield Static("", id=f"error-{f.key}", classes="field-error", markup=False)
             yield Static("", id="edit-general", classes="field-error", markup=False)
-            yield Static("Takes effect at the next tick (bumpless). ctrl+s saves the policy file later.",
+            yield Static("Enter applies at the next tick (bumpless); ctrl+s in the console saves the file.",
                          classes="note")
             with Horizontal(classes="buttons"):
                 yield Button("Apply", id="apply", variant="primary")

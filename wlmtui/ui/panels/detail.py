@@ -51,7 +51,7 @@ class DetailPanel(Vertical):
     DetailPanel { height: 1fr; }
     DetailPanel #detail-info { height: auto; max-height: 4; }
     DetailPanel #plots { height: 1fr; min-height: 5; }
-    DetailPanel PlotextPlot { width: 1fr; height: 1fr; min-height: 5; }
+    DetailPanel TimePlot { width: 1fr; height: 1fr; min-height: 5; }
     """
 
     def __init__(self, history: History, **kw):
@@ -64,9 +64,9 @@ class DetailPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("Select a class in the table.", id="detail-info")
         with Horizontal(id="plots"):
-            yield PlotextPlot(id="plot-weight")
-            yield PlotextPlot(id="plot-pi")
-            yield PlotextPlot(id="plot-pressure")
+            yield TimePlot(id="plot-weight")
+            yield TimePlot(id="plot-pi")
+            yield TimePlot(id="plot-pressure")
 
     def show(self, snap: Snapshot | None, name: str | None, cls: ServiceClass | None, tokens_line: str = "") -> None:
         colours = {s: status_colour(self.app, s) for s in ("missing", "meeting", "beating", "idle", "absent", "token")}
@@ -82,38 +82,82 @@ class DetailPanel(Vertical):
 
     def _plot(self, snap: Snapshot | None, name: str, cls: ServiceClass) -> None:
         series = self.history.series(name)
-        key = (name, snap.tick if snap else 0, self.app.theme, self.size)
+        key = (name, snap.tick if snap else 0)
         if series is None or not series.t or key == self._plotted or not self.display:
             return
         self._plotted = key
         t_end = series.t[-1]
         xs = [t - t_end for t in series.t]
-        colour = var(self.app, "wlm-spark")
-        self._draw("#plot-weight", "weight", xs, list(series.weight), colour,
-                   hlines=[(cls.min_weight, "min"), (cls.max_weight, "max")] if cls.has_cgroup else [])
-        self._draw("#plot-pi", "PI (1 = on goal)", xs, list(series.pi), var(self.app, "wlm-missing"),
-                   hlines=[(1.0, "goal")])
-        self._draw("#plot-pressure", "cpu stall %", xs, [None if v is None else v * 100 for v in series.stall],
-                   var(self.app, "wlm-beating"), hlines=[(cls.psi_threshold * 100, "psi")] if not cls.is_token else [])
+        self.query_one("#plot-weight", TimePlot).set_data(
+            "weight", xs, list(series.weight), "wlm-spark",
+            [cls.min_weight, cls.max_weight] if cls.has_cgroup else [])
+        self.query_one("#plot-pi", TimePlot).set_data("PI (1 = on goal)", xs, list(series.pi), "wlm-missing", [1.0])
+        self.query_one("#plot-pressure", TimePlot).set_data(
+            "cpu stall %", xs, [None if v is None else v * 100 for v in series.stall], "wlm-beating",
+            [cls.psi_threshold * 100] if not cls.is_token else [])
 
-    def _draw(self, selector: str, title: str, xs: list[float], ys: list, colour: str, hlines) -> None:
-        widget = self.query_one(selector, PlotextPlot)
-        plt = widget.plt
+
+class TimePlot(PlotextPlot):
+    """A plot of one series over time, drawn only when its data, size or theme change.
+
+    Plotext is costly (milliseconds per build), so the built picture is cached
+    and the points are thinned to what the width can show (two per cell with
+    braille), keeping each bucket's peak.
+    """
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self._data: tuple | None = None
+        self._version = 0
+        self._cache_key: tuple | None = None
+        self._cached = None
+
+    def set_data(self, title: str, xs: list[float], ys: list, colour_var: str, hlines: list[float]) -> None:
+        self._data = (title, xs, ys, colour_var, hlines)
+        self._version += 1
+        self.refresh()
+
+    def render(self):
+        key = (self._version, self.size, self.app.theme)
+        if key == self._cache_key and self._cached is not None:
+            return self._cached
+        self._draw()
+        self._cached = super().render()
+        self._cache_key = key
+        return self._cached
+
+    def _draw(self) -> None:
+        plt = self.plt
         plt.clear_data()
         plt.clear_figure()
+        if self._data is None:
+            return
+        title, xs, ys, colour_var, hlines = self._data
         plt.title(title)
-        points = [(x, y) for x, y in zip(xs, ys) if y is not None]
-        rgb = _rgb(colour)
+        points = thin([(x, y) for x, y in zip(xs, ys) if y is not None], max(8, 2 * self.size.width))
         if points:
             px, py = zip(*points)
-            plt.plot(px, py, marker="braille", color=rgb)
+            plt.plot(px, py, marker="braille", color=_rgb(var(self.app, colour_var)))
             lo, hi = min(py), max(py)
-            for y, _label in hlines:
-                if lo * 0.5 <= y <= hi * 2 or lo <= y <= hi:
+            for y in hlines:
+                if lo * 0.5 <= y <= hi * 2:
                     plt.hline(y, color="gray")
         span = -xs[0] if xs else 0
         plt.xlabel(f"last {fmt.duration(span)}" if span else "")
-        widget.refresh()
+
+
+def thin(points: list[tuple[float, float]], most: int) -> list[tuple[float, float]]:
+    """At most ``most`` points: consecutive buckets, each keeping its peak."""
+    n = len(points)
+    if n <= most:
+        return points
+    out = []
+    for b in range(most):
+        chunk = points[b * n // most:(b + 1) * n // most]
+        if chunk:
+            peak = max(chunk, key=lambda p: p[1])
+            out.append((chunk[-1][0], peak[1]))
+    return out
 
 
 def _rgb(colour: str):
