@@ -67,7 +67,7 @@ class ProcessInfo:
     rule: str | None  # the rule that matched: "web#1 exe=nginx"
     where: str | None  # that rule's place in the policy: "policy.yaml:21"
     sticky: bool  # placed by hand (wlmtui run, console); the classifier leaves it alone
-    state: str  # in place | moved | would move | sticky | unmatched | excluded: … | failed: …
+    state: str  # in place | moved | would move | sticky … | no rule | excluded: … | failed: …
     cpu: float | None  # cores used over the last tick (None on first sight)
 
     def to_json(self) -> dict:
@@ -715,7 +715,7 @@ class Classifier:
                 want=e.cls if e is not None else None,
                 rule=rule.label(e.rule[0]) if rule else None, where=rule.where if rule else None,
                 sticky=bool(e is not None and e.sticky),
-                state=e.state if e is not None else ("inherited" if pid in member_of else "unknown"),
+                state=("no rule" if e is None or e.state == "unmatched" else e.state),
                 cpu=cpu))
         for pid in [p for p in self._cpu if p not in member_of and p not in wanted]:
             del self._cpu[pid]
