@@ -131,6 +131,7 @@ class WlmApp(App[int]):
         self._want_paused: bool | None = None
         self._saved_at: int | None = None
         self._last_errors: tuple[str, ...] = ()
+        self._grid_rows: str | None = None
         self._notes: list[tuple[str, str]] = []  # (kind, text) for the event log once mounted
         source = loop.policy.source
         self._stamp = FileStamp.of(source) if source else None
@@ -306,13 +307,21 @@ class WlmApp(App[int]):
     def _fit(self, snap: Snapshot | None) -> None:
         """Size the class table to its rows; hide the token panel when there are no token classes."""
         table = self.query_one(ClassTable)
+        body = self.query_one("#body")
         rows = table.row_count or len(self.loop.policy.classes)
-        # header + rows + horizontal scrollbar (+ border when not narrow)
-        height = rows + 2 + (0 if self.narrow else 2)
-        if table.styles.height is None or table.styles.height.value != height:
-            table.styles.height = height
+        # header + rows + horizontal scrollbar (+ border when not narrow), at most about half the screen
+        height = min(rows + 2 + (0 if self.narrow else 2), max(6, int(self.size.height * 0.45)))
+        if self.narrow:
+            if table.styles.height is None or table.styles.height.value != height:
+                table.styles.height = height
+        else:
+            table.styles.height = "1fr"
+            rows_spec = f"auto {height} 1fr 1fr"
+            if self._grid_rows != rows_spec:
+                self._grid_rows = rows_spec
+                body.styles.grid_rows = rows_spec
         policy = snap.policy if snap is not None else self.loop.policy
-        self.query_one("#body").set_class(not any(c.is_token for c in policy.classes), "-no-tokens")
+        body.set_class(not any(c.is_token for c in policy.classes), "-no-tokens")
 
     def _draw_header(self) -> None:
         snap = self.snapshot
@@ -404,6 +413,7 @@ class WlmApp(App[int]):
         self._fit(self.snapshot)
         self.query_one(Footer).compact = narrow
         if changed:
+            self._grid_rows = None
             self.refresh_bindings()
             if self.snapshot is not None:
                 self.call_after_refresh(self._redraw_all)

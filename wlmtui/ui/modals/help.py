@@ -62,7 +62,7 @@ class HelpScreen(ModalScreen[None]):
             out.append("●", style=signal_style(app, sig))
             out.append(f" {sig}: {words}  ")
         out.append("\nController terms: error = ln(PI) outside the deadband; P = Kp·Δerror; I = Ki·error·dt; "
-                   "step = the applied change of ln(weight).\n")
+                   "step = the applied change of ln(weight).")
         return out
 
     def _config(self) -> str:

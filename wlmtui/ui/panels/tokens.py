@@ -21,15 +21,15 @@ from wlmtui.ui import fmt
 from wlmtui.ui.style import signal_style
 
 COLUMNS: tuple[tuple[str, str, int, bool], ...] = (
-    ("lamp", "", 2, False),
-    ("name", "Token class", 12, False),
+    ("lamp", "", 1, False),
+    ("name", "Token class", 10, False),
     ("signal", "Signal", 6, False),
-    ("used", "Used/budget", 13, True),
-    ("bar", "", 10, False),
-    ("rate", "Rate", 9, True),
-    ("projected", "Projected", 12, True),
-    ("exhausts", "Exhausts", 9, True),
-    ("resets", "Resets", 7, True),
+    ("used", "Used/budget", 11, True),
+    ("rate", "Rate", 8, True),
+    ("exhausts", "Exhausts", 8, True),
+    ("resets", "Resets", 6, True),
+    ("bar", "Used", 6, False),
+    ("projected", "Projected", 11, True),
 )
 
 
@@ -100,18 +100,28 @@ def token_cells(name: str, status: Any, now: float) -> dict[str, tuple[str, str]
     else:
         wr = pick(status, "window_remaining", "window_remaining_s")
         resets = "-" if wr is None else _seconds_text(wr, now)
-    filled = 0 if frac is None else max(0, min(10, int(round(frac * 10))))
+    filled = 0 if frac is None else max(0, min(6, int(round(frac * 6))))
     return {
         "lamp": ("●", f"signal:{signal}"),
         "name": (name, "bold"),
         "signal": (signal, f"signal:{signal}"),
         "used": (f"{fmt.count(consumed)}/{fmt.count(budget)}", ""),
-        "bar": ("█" * filled + "░" * (10 - filled) if frac is not None else "", f"signal:{signal}"),
+        "bar": ("█" * filled + "░" * (6 - filled) if frac is not None else "", f"signal:{signal}"),
         "rate": (f"{fmt.count(rate)}/min" if rate is not None else "-", ""),
         "projected": ((fmt.count(projected) + (f" {projected / budget:4.0%}" if budget else "")) if projected is not None else "-", ""),
         "exhausts": (exhausts, ""),
         "resets": (resets, ""),
     }
+
+
+class TokenTable(DataTable):
+    """Shows its cursor only while focused, so the lamps keep their colours."""
+
+    def on_focus(self) -> None:
+        self.show_cursor = True
+
+    def on_blur(self) -> None:
+        self.show_cursor = False
 
 
 class TokenPanel(Vertical):
@@ -128,7 +138,7 @@ class TokenPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("No token classes report yet.", id="tokens-empty")
-        yield DataTable(id="tokens-table", cursor_type="row")
+        yield TokenTable(id="tokens-table", cursor_type="row", show_cursor=False)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
