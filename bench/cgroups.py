@@ -125,6 +125,12 @@ class BenchCgroups:
         text = str(weight) if self.kind == "v2" else str(weight_to_shares(weight))
         _write(self.weight_path(name), text)
 
+    def set_parent_weight(self, weight: int) -> None:
+        """The parent's weight against its siblings (the rest of the host)."""
+        name = "cpu.weight" if self.kind == "v2" else "cpu.shares"
+        text = str(weight) if self.kind == "v2" else str(weight_to_shares(weight))
+        _write(os.path.join(self.hierarchies[0], self.parent, name), text)
+
     def usage_usec(self, name: str) -> int:
         with open(os.path.join(self.counter_dir(name), "cpu.stat"), encoding="ascii") as fh:
             for line in fh:
