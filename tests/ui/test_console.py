@@ -295,6 +295,8 @@ async def test_demo_policy_saves_as_a_new_file(tmp_path):
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, DiffScreen)
+        added = [ln for ln in app.screen.diff_text.splitlines() if ln.startswith("+") and not ln.startswith("+++")]
+        assert added == ["+    gains: {kp: 0.9}"]  # shown against the packaged demo policy
         await pilot.press("y")
         await pilot.pause()
         saved = load_policy(target)

@@ -672,11 +672,16 @@ class WlmApp(App[int]):
             except (OSError, UnicodeDecodeError) as exc:
                 self._save_failed(f"cannot read {path}: {exc}")
                 return
+        if existing is not None:
+            note, shown_from, label = f"{path} exists and will be replaced (backup kept).", existing, None
+        else:
+            note = f"New file {path}: the packaged demo policy with the console's changes (shown below)."
+            shown_from, label = self._template, "demo policy (packaged)"
         self._render_and_confirm(path, self._template, existing or "", replace(policy, source=path), None, then_quit,
-                                 note=f"{path} exists and will be replaced (backup kept)." if existing else "")
+                                 note=note, shown_from=shown_from, from_label=label)
 
     def _render_and_confirm(self, path: str, base: str, on_disk: str, policy: Policy, only, then_quit: bool,
-                            note: str = "") -> None:
+                            note: str = "", shown_from: str | None = None, from_label: str | None = None) -> None:
         try:
             text = render_updated_yaml(base, policy, only=only)
             parse_policy(text, path)
@@ -697,7 +702,10 @@ class WlmApp(App[int]):
             else:
                 self.notify("Not saved.")
 
-        self.push_screen(DiffScreen(path, diff(on_disk, text, os.path.basename(path)), note), confirmed)
+        changes = diff(on_disk if shown_from is None else shown_from, text, os.path.basename(path))
+        if from_label:
+            changes = changes.replace(f"--- {os.path.basename(path)} (on disk)", f"--- {from_label}", 1)
+        self.push_screen(DiffScreen(path, changes, note), confirmed)
 
     def _write(self, path: str, text: str, then_quit: bool) -> None:
         had_file = os.path.exists(path)

@@ -12,7 +12,11 @@ from textual.widgets import Button, Static
 class ConfirmScreen(ModalScreen[str | None]):
     """Returns the id of the chosen answer, or ``None`` for escape."""
 
-    BINDINGS = [Binding("escape", "dismiss_none", "Cancel", id="wlmtui.modal.cancel")]
+    BINDINGS = [
+        Binding("escape", "dismiss_none", "Cancel", id="wlmtui.modal.cancel"),
+        Binding("left,up", "app.focus_previous", "Previous", show=False),
+        Binding("right,down", "app.focus_next", "Next", show=False),
+    ]
 
     def __init__(self, title: str, message: str, choices: list[tuple[str, str, str]], *, focus: str | None = None):
         super().__init__(classes="wlm-modal")

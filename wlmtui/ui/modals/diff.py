@@ -35,6 +35,8 @@ class DiffScreen(ModalScreen[bool]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="wlmtui.modal.cancel"),
         Binding("y", "write", "Write", id="wlmtui.modal.confirm"),
+        Binding("left", "app.focus_previous", "Previous", show=False),
+        Binding("right", "app.focus_next", "Next", show=False),
     ]
 
     def __init__(self, path: str, diff_text: str, note: str = ""):

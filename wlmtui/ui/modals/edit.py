@@ -22,6 +22,8 @@ from wlmtui.ui.editing import Validation, form_fields, initial_values, validate
 class EditScreen(ModalScreen[ServiceClass | None]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="wlmtui.modal.cancel"),
+        Binding("up", "app.focus_previous", "Previous field", show=False),
+        Binding("down", "app.focus_next", "Next field", show=False),
     ]
 
     def __init__(self, cls: ServiceClass):
