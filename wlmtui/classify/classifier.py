@@ -518,10 +518,19 @@ class Classifier:
         if why:
             e.state = f"excluded: {why}"
             return
-        if e.pid in self._members.get(e.cls, ()):
+        if self._in_place(e.pid, e.cls):
             e.state = "in place"
             return
         self._move(e, via, out)
+
+    def _in_place(self, pid: int, cls: str) -> bool:
+        """Whether ``pid`` is in ``cls``'s cgroup(s) now: asked of the
+        process itself where possible, since the tick's membership snapshot
+        may predate a reuse of the PID."""
+        try:
+            return self.placer.location(pid) == cls
+        except (NotImplementedError, AttributeError):
+            return pid in self._members.get(cls, ())
 
     def _foreign(self, view: _View) -> str | None:
         """Why a process belongs to someone else (another container), or None."""

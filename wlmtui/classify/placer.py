@@ -41,6 +41,12 @@ class Placer(Protocol):
         """The PIDs in each class's cgroup (in every hierarchy); a class whose
         cgroup cannot be read is left out."""
 
+    def location(self, pid: int) -> str | None:
+        """The class whose cgroup(s) ``pid`` is in now (``None``: none of
+        ours), read from the process itself — unlike a ``members()`` snapshot
+        it cannot be fooled by a PID reused since. May raise
+        ``NotImplementedError`` (then the classifier uses the snapshot)."""
+
 
 def _clean(rel: str) -> str:
     parts = [p for p in rel.split("/") if p not in ("", ".")]
@@ -66,21 +72,66 @@ def read_pids(path: str) -> frozenset[int]:
     return frozenset(int(x) for x in b"".join(chunks).split() if x.isdigit())
 
 
+def _under(path: str, mount: str) -> bool:
+    return path == mount or path.startswith(mount.rstrip("/") + "/")
+
+
+def hierarchies_of(roots: tuple[str, ...], mountinfo: str | None = None) -> tuple[tuple[str, str], ...] | None:
+    """For each root, ``(kind, mount point)`` — kind ``"v2"`` (the unified
+    mount) or ``"cpu"`` (the v1 mount carrying the cpu controller) — or
+    ``None`` when a root lies in neither (a fake tree in tests)."""
+    from wlmtui.backends.mounts import MOUNTINFO, find_cgroup_mounts
+
+    try:
+        mounts = find_cgroup_mounts(mountinfo or MOUNTINFO)
+    except OSError:
+        return None
+    out = []
+    for root in roots:
+        if mounts.v2 and _under(root, mounts.v2):
+            out.append(("v2", mounts.v2))
+        elif mounts.v1_cpu and _under(root, mounts.v1_cpu):
+            out.append(("cpu", mounts.v1_cpu))
+        else:
+            return None
+    return tuple(out)
+
+
+def parse_proc_cgroup(text: str) -> dict[str, str]:
+    """``/proc/PID/cgroup`` → ``{"v2": path, "cpu": path}`` (what is present)."""
+    out = {}
+    for line in text.splitlines():
+        hid, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if hid == "0" and controllers == "":
+            out["v2"] = path
+        elif "cpu" in controllers.split(","):
+            out["cpu"] = path
+    return out
+
+
 class CgroupPlacer:
     """Writes PIDs to ``<root>/<class cgroup>/cgroup.procs`` under each root.
 
     ``roots`` are the directories class cgroups live under — one on a pure
     v2 host, the v1 ``cpu`` one and the unified one on a hybrid host (the
     order is the order of the writes). Paths are confined below the roots
-    after resolving symlinks; nothing else is ever written.
+    after resolving symlinks; nothing else is ever written. ``hierarchies``
+    (default: found in ``/proc/self/mountinfo``) says which mount each root
+    is in, so that :meth:`location` can read ``/proc/PID/cgroup``.
     """
 
-    def __init__(self, roots: list[str] | tuple[str, ...], label: str = "") -> None:
+    def __init__(self, roots: list[str] | tuple[str, ...], label: str = "", *,
+                 hierarchies: tuple[tuple[str, str], ...] | None | object = ...,
+                 proc: str = "/proc") -> None:
         if not roots:
             raise ValueError("a placer needs at least one cgroup root")
         self.roots = tuple(os.path.abspath(r) for r in roots)
         self.label = label or " + ".join(self.roots)
+        self.proc = proc
+        self.hierarchies = hierarchies_of(self.roots) if hierarchies is ... else hierarchies
         self._dirs: dict[str, tuple[str, ...]] = {}
+        self._where: dict[tuple[str, ...], str] = {}  # /proc/PID/cgroup paths -> class
 
     def configure(self, cgroups: Mapping[str, str]) -> list[str]:
         dirs: dict[str, tuple[str, ...]] = {}
@@ -99,7 +150,23 @@ class CgroupPlacer:
                 continue
             dirs[name] = paths
         self._dirs = dirs
+        self._where = {}
+        if self.hierarchies is not None:
+            for name, paths in dirs.items():  # as /proc/PID/cgroup writes them
+                key = tuple("/" + os.path.relpath(p, mount) for p, (_kind, mount) in zip(paths, self.hierarchies))
+                self._where[key] = name
         return warnings
+
+    def location(self, pid: int) -> str | None:
+        if self.hierarchies is None:
+            raise NotImplementedError("class cgroups are not in a cgroup mount")
+        try:
+            with open(f"{self.proc}/{pid}/cgroup", encoding="utf-8", errors="replace") as fh:
+                paths = parse_proc_cgroup(fh.read())
+        except OSError:
+            return None
+        key = tuple(paths.get(kind, "") for kind, _mount in self.hierarchies)
+        return self._where.get(key)
 
     def dirs(self, cls: str) -> tuple[str, ...]:
         return self._dirs.get(cls, ())
@@ -186,6 +253,9 @@ class RecordingPlacer:
             raise ProcessGone(pid)
         self.where[pid] = (cls, self._start(pid))
         self.moves.append((pid, cls))
+
+    def location(self, pid: int) -> str | None:
+        return self.cls_of(pid)
 
     def cls_of(self, pid: int) -> str | None:
         entry = self.where.get(pid)
