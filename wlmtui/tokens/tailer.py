@@ -35,7 +35,7 @@ from typing import Mapping
 from wlmtui.tokens.parse import Tally, Usage, parse_lines
 
 CHUNK = 8 << 20  # bytes per read while catching up
-HEAD = 64  # bytes of the file start remembered to detect rewrites
+HEAD = 64  # bytes remembered at the file start and before the offset, to detect rewrites
 MAX_LINE = 64 << 10  # an unfinished line longer than this is dropped (counted malformed)
 
 
@@ -78,6 +78,7 @@ class CounterTailer:
         self.ident: tuple[int, int] | None = None  # (st_dev, st_ino) of the file being read
         self.partial = b""
         self.head = b""
+        self.mark = b""  # the last HEAD bytes before ``offset``
         self.skipping = False  # inside an over-long line: drop bytes up to the next newline
         self._fd: int | None = None
         # running totals since this tailer's state began (persisted with it)
@@ -95,6 +96,7 @@ class CounterTailer:
             "inode": None if self.ident is None else self.ident[1],
             "partial": base64.b64encode(self.partial).decode("ascii"),
             "head": base64.b64encode(self.head).decode("ascii"),
+            "mark": base64.b64encode(self.mark).decode("ascii"),
             "skipping": self.skipping,
             "lines": self.total_lines,
             "malformed": self.total_malformed,
@@ -110,12 +112,14 @@ class CounterTailer:
             ident = (int(dev), int(ino)) if dev is not None and ino is not None else None
             partial = base64.b64decode(state.get("partial", "") or "", validate=True)
             head = base64.b64decode(state.get("head", "") or "", validate=True)
+            mark = base64.b64decode(state.get("mark", "") or "", validate=True)
             totals = [int(state.get(k, 0)) for k in ("lines", "malformed", "unknown")]
         except (TypeError, ValueError, AttributeError):
             return
-        if offset < 0:
+        if offset < 0 or len(mark) > offset:
             return
-        self.offset, self.ident, self.partial, self.head = offset, ident, partial[: self.max_line], head[:HEAD]
+        self.offset, self.ident, self.partial = offset, ident, partial[: self.max_line]
+        self.head, self.mark = head[:HEAD], mark[-HEAD:] if mark else b""
         self.skipping = bool(state.get("skipping", False))
         self.total_lines, self.total_malformed, self.total_unknown = totals
 
@@ -169,6 +173,7 @@ class CounterTailer:
                 break
             self.offset += len(data)
             total += len(data)
+            self.mark = data[-HEAD:] if len(data) >= HEAD else (self.mark + data)[-HEAD:]
             self._consume(data, tally)
         if len(self.head) < HEAD and self.offset > len(self.head):
             self.head = os.pread(fd, min(HEAD, self.offset), 0)
@@ -176,8 +181,16 @@ class CounterTailer:
 
     def _reset_position(self) -> None:
         self.offset = 0
-        self.head = b""
+        self.head = self.mark = b""
         self.ident = None
+
+    def _rewritten(self, fd: int) -> bool:
+        """The bytes we remember at the start and before the offset changed."""
+        if self.head and os.pread(fd, len(self.head), 0) != self.head:
+            return True
+        if self.mark and os.pread(fd, len(self.mark), self.offset - len(self.mark)) != self.mark:
+            return True
+        return False
 
     def _drain_lost(self, tally: Tally, events: list[str]) -> int:
         """After a restart the path names a new file: finish the old one if it is still nearby."""
@@ -199,7 +212,7 @@ class CounterTailer:
                 st = os.fstat(fd)
                 if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
                     continue
-                if st.st_size < self.offset or (self.head and os.pread(fd, len(self.head), 0) != self.head):
+                if st.st_size < self.offset or self._rewritten(fd):
                     continue
                 read = self._read_to_end(fd, tally)
                 events.append("rotated")
@@ -254,17 +267,15 @@ class CounterTailer:
                     return self._result(tally, read, events, None)
                 self._fd = fd
                 if self.ident is None:
+                    self._reset_position()
                     self.ident = opened
-                    self.offset = 0
-                    self.head = b""
                     events.append("opened")
-            # 3. truncation (shorter than our offset, or the first bytes changed)
+            # 3. truncation (shorter than our offset, or the bytes we remember changed)
             size = os.fstat(self._fd).st_size
-            rewritten = bool(self.head) and os.pread(self._fd, len(self.head), 0) != self.head
-            if size < self.offset or rewritten:
+            if size < self.offset or self._rewritten(self._fd):
                 self._flush_partial(tally)
                 self.offset = 0
-                self.head = b""
+                self.head = self.mark = b""
                 events.append("truncated")
             read += self._read_to_end(self._fd, tally, limit=max(size, self.offset))
         except OSError as exc:
