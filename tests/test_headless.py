@@ -19,21 +19,22 @@ DEMO = ROOT / "sample_policies" / "demo.yaml"
 
 
 def test_once_json_on_the_simulated_host(capsys):
-    assert main(["--no-ui", str(DEMO), "--backend", "sim", "--once", "--json"]) == 0
+    assert main(["--demo", "--once", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["backend"] == "sim" and doc["tick"] == 1 and doc["dt"] == 1.0
     names = [c["name"] for c in doc["classes"]]
-    assert names == ["interactive", "batch", "reports"]
-    for c in doc["classes"]:
+    assert names == ["interactive", "batch", "reports", "coder"]
+    assert doc["classes"][3]["token"]["signal"] == "green"
+    for c in doc["classes"][:3]:
         assert isinstance(c["pi"], float) and isinstance(c["weight"], int)
         assert set(c["controller"]) >= {"error", "p", "i", "step"}
         assert c["reason"]
 
 
 def test_once_readable_lines(capsys):
-    assert main(["--no-ui", str(DEMO), "--backend", "sim", "--once"]) == 0
+    assert main(["--demo", "--once"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].startswith("wlmtui: 3 service classes")
+    assert out[0].startswith("wlmtui: 4 service classes")
     assert any(" interactive PI " in line and "rt-measured" in line for line in out)
 
 
@@ -137,9 +138,13 @@ def _read_until(proc: subprocess.Popen, needle: str, timeout: float = 20.0) -> l
     raise AssertionError(f"{needle!r} not seen in:\n{''.join(seen[-20:])}")
 
 
+def _demo_copy(tmp_path: Path) -> str:
+    return DEMO.read_text().replace("state_dir: /tmp/wlmtui-demo", f"state_dir: {tmp_path}")
+
+
 def test_sighup_reload_keeps_old_policy_on_error_and_sigterm_exits_zero(tmp_path):
     policy = tmp_path / "policy.yaml"
-    policy.write_text(DEMO.read_text())
+    policy.write_text(_demo_copy(tmp_path))
     proc = _spawn(policy)
     try:
         _read_until(proc, " interactive PI ")
@@ -148,7 +153,7 @@ def test_sighup_reload_keeps_old_policy_on_error_and_sigterm_exits_zero(tmp_path
         lines = _read_until(proc, "reload refused, old policy stays in force")
         more = _read_until(proc, " interactive PI ")
         assert any("service_classes[0].goal is missing" in x for x in lines + more)
-        policy.write_text(DEMO.read_text().replace("importance: 4", "importance: 3"))
+        policy.write_text(_demo_copy(tmp_path).replace("importance: 4", "importance: 3"))
         proc.send_signal(signal.SIGHUP)
         _read_until(proc, "policy reloaded from")
         proc.send_signal(signal.SIGTERM)
@@ -161,7 +166,9 @@ def test_sighup_reload_keeps_old_policy_on_error_and_sigterm_exits_zero(tmp_path
 
 
 def test_sigint_finishes_the_tick_and_exits_zero(tmp_path):
-    proc = _spawn(DEMO, "--json")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(_demo_copy(tmp_path))
+    proc = _spawn(policy, "--json")
     try:
         json.loads(_read_until(proc, '"tick"')[-1])
         proc.send_signal(signal.SIGINT)

@@ -53,16 +53,11 @@ def resolve_policy_path(given: str | None) -> str:
 
 
 def demo_policy(workdir: str | None = None) -> Policy:
-    """The packaged demo policy, with its token files in a private temp dir."""
+    """The packaged demo policy, with its state (token files) in a private temp dir."""
     text = resources.files("wlmtui.data").joinpath("demo.yaml").read_text(encoding="utf-8")
-    policy = parse_policy(text, "demo.yaml")
     state = workdir or tempfile.mkdtemp(prefix="wlmtui-demo-")
-    classes = tuple(
-        replace(c, counter_file=os.path.join(state, f"{c.name}.counters.jsonl"),
-                signal_file=os.path.join(state, f"{c.name}.signal.json")) if c.is_token else c
-        for c in policy.classes
-    )
-    return replace(policy, classes=classes, state_dir=state, source=None)
+    text = text.replace("state_dir: /tmp/wlmtui-demo", f"state_dir: {state}")
+    return replace(parse_policy(text, "demo.yaml"), source=None)
 
 
 def load_or_report(path: str) -> Policy | None:
@@ -107,25 +102,39 @@ def main_parser() -> argparse.ArgumentParser:
     return p
 
 
+class SimulatedWall:
+    """Wall clock of the simulated host: ``simulation.start`` plus elapsed time."""
+
+    def __init__(self, start: float, clock=None):
+        import time
+
+        self.clock = clock or time.monotonic
+        self.offset = start - self.clock()
+
+    def __call__(self) -> float:
+        return self.offset + self.clock()
+
+
 def build_loop(args: argparse.Namespace, policy: Policy):
+    import time
+
     from wlmtui.backends.detect import select_backend
     from wlmtui.loop import ControlLoop, ManualClock
 
     kind = args.backend or policy.backend
     backend = select_backend(kind, policy, cgroup_root=args.cgroup_root)
-    extra = {"clock": ManualClock()} if backend.kind == "sim" and args.once else {}
-    return ControlLoop(policy, backend, tokens=make_ledger(policy), dry_run=args.dry_run,
-                       create=not args.no_create, interval=args.interval, **extra)
-
-
-def make_ledger(policy: Policy):
-    if not any(c.is_token for c in policy.classes):
-        return None
-    try:
+    clock = ManualClock() if backend.kind == "sim" and args.once else time.monotonic
+    wall = time.time
+    if backend.kind == "sim" and policy.sim_start is not None:
+        wall = SimulatedWall(policy.sim_start, clock)
+        backend.wall = wall
+    ledger = None
+    if any(c.is_token for c in policy.classes):
         from wlmtui.tokens.ledger import TokenLedger
-    except ImportError:  # token subsystem not installed in this build
-        return None
-    return TokenLedger(policy)
+
+        ledger = TokenLedger(policy, write_signals=not args.dry_run)
+    return ControlLoop(policy, backend, tokens=ledger, dry_run=args.dry_run, create=not args.no_create,
+                       interval=args.interval, clock=clock, wall=wall)
 
 
 def run_main(argv: list[str]) -> int:

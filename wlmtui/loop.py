@@ -215,6 +215,9 @@ class ControlLoop:
                 deadline = now + self.interval
 
     def close(self) -> None:
+        """Release descriptors; the token ledger persists its state first."""
+        if self.tokens is not None and hasattr(self.tokens, "close"):
+            self.tokens.close()
         self.backend.close()
 
 

@@ -11,6 +11,7 @@ import difflib
 import math
 import posixpath
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -39,7 +40,7 @@ CLASS_KEYS = (
 )
 GOAL_KEYS = ("type", "target", "percentile")
 GAIN_KEYS = ("kp", "ki")
-SIM_TOP_KEYS = ("cpus", "seed")
+SIM_TOP_KEYS = ("cpus", "seed", "start")
 SIM_CLASS_KEYS = ("demand", "period", "service_ms", "tokens_per_min")
 
 
@@ -134,6 +135,7 @@ class Policy:
     state_dir: str = DEFAULT_STATE_DIR
     sim_cpus: float = 2.0
     sim_seed: int = 1
+    sim_start: float | None = None  # epoch the simulated host's wall clock starts at
     source: str | None = None
 
     def get(self, name: str) -> ServiceClass | None:
@@ -468,6 +470,10 @@ def _service_class(check: _Checker, node: Any, index: int, defaults: dict, line:
     )
 
 
+def _under_state(state_dir: str, path: str | None) -> str | None:
+    return path if path is None or posixpath.isabs(path) else posixpath.join(state_dir, path)
+
+
 def parse_policy(text: str, filename: str = "policy.yaml") -> Policy:
     """Validate policy text; raise :class:`PolicyError` listing every problem."""
     check = _Checker(filename)
@@ -518,6 +524,14 @@ def parse_policy(text: str, filename: str = "policy.yaml") -> Policy:
         check.known_keys(snode, SIM_TOP_KEYS, "simulation", sline)
     sim_cpus = check.number(snode, "cpus", "simulation.cpus", sline, default=2.0, lo=0.1, hi=1024)
     sim_seed = check.number(snode, "seed", "simulation.seed", sline, default=1, lo=0, hi=2**31, integer=True)
+    sim_start = None
+    if snode.get("start") is not None:
+        try:
+            stamp = datetime.fromisoformat(str(snode["start"]).replace("Z", "+00:00"))
+            sim_start = (stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)).timestamp()
+        except ValueError:
+            check.add(check.key_line(snode, "start", sline), "simulation.start",
+                      f"({snode['start']!r}) is not an ISO 8601 time (try '2026-01-05T09:10:00Z')")
     raw_classes = doc.get("service_classes")
     classes: list[ServiceClass] = []
     if raw_classes is None:
@@ -547,9 +561,15 @@ def parse_policy(text: str, filename: str = "policy.yaml") -> Policy:
             classes.append(cls)
     if check.problems:
         raise PolicyError(sorted(check.problems, key=lambda p: p.line))
+    # relative token files live in the state directory
+    classes = [
+        replace(c, counter_file=_under_state(state_dir, c.counter_file),
+                signal_file=_under_state(state_dir, c.signal_file)) if c.is_token else c
+        for c in classes
+    ]
     return Policy(
         classes=tuple(classes), interval=interval, backend=backend, cgroup_root=cgroup_root,
-        state_dir=state_dir, sim_cpus=sim_cpus, sim_seed=sim_seed,
+        state_dir=state_dir, sim_cpus=sim_cpus, sim_seed=sim_seed, sim_start=sim_start,
     )
 
 

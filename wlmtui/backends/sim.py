@@ -11,7 +11,8 @@ the time to drain the backlog). Deterministic for a seed; one sample costs
 tens of microseconds.
 
 Token classes with ``tokens_per_min`` get a simulated agent that appends
-counter lines to the class's ``counter_file``.
+counter lines to the class's ``counter_file`` and, like a well-behaved
+agent, spends nothing while its signal file says red or black.
 """
 
 from __future__ import annotations
@@ -65,6 +66,17 @@ def water_fill(demand: Mapping[str, float], weight: Mapping[str, float], capacit
     return alloc
 
 
+def _blocked(signal_file: str | None) -> bool:
+    """Whether a simulated agent must hold back (its signal is red or black)."""
+    if not signal_file:
+        return False
+    try:
+        with open(signal_file, encoding="utf-8") as fh:
+            return json.load(fh).get("signal") in ("red", "black")
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 @dataclass(slots=True)
 class _SimClass:
     spec: SimSpec
@@ -75,6 +87,7 @@ class _SimClass:
     backlog: float = 0.0  # core-seconds of queued work
     present: bool = True
     counter_file: str | None = None
+    signal_file: str | None = None
     tokens_owed: float = 0.0
 
 
@@ -110,7 +123,8 @@ class SimHost(Backend):
                 keep.spec = spec
                 self.classes[cls.name] = keep
             else:
-                self.classes[cls.name] = _SimClass(spec=spec, weight=cls.base_weight, counter_file=cls.counter_file)
+                self.classes[cls.name] = _SimClass(spec=spec, weight=cls.base_weight, counter_file=cls.counter_file,
+                                                   signal_file=cls.signal_file)
         return []
 
     def set_policy(self, policy: Policy) -> None:
@@ -202,7 +216,7 @@ class SimHost(Backend):
     def _agents(self, t: float, dt: float) -> None:
         for name, c in self.classes.items():
             rate = step_value(c.spec.tokens_per_min, t, c.spec.period)
-            if rate <= 0 or not c.counter_file:
+            if rate <= 0 or not c.counter_file or _blocked(c.signal_file):
                 continue
             c.tokens_owed += rate / 60.0 * dt
             if c.tokens_owed < 1:
