@@ -5,11 +5,12 @@ midnight, ``…/week`` on Monday 00:00 (ISO weeks) and ``…/month`` on the 1st
 at 00:00 — in UTC, or in the class's ``window_tz`` (an IANA zone name).
 
 Zone-aware windows follow the wall clock: a day window is 23 or 25 hours
-long on the days daylight-saving time starts or ends, and an hour window
-whose local hour is repeated (the autumn change) is simply the next hour.
-Hour windows always last 3600 s and start where the local clock shows
-``HH:00``; for the few zones with half-hour offsets they start at ``:30``
-UTC.
+long on the days daylight-saving time starts or ends. Hour windows always
+last 3600 s and tile without gaps: they start where the zone's *standard*
+time shows ``HH:00`` — ``:00`` UTC for whole-hour zones, ``:30`` UTC for
+India or Newfoundland; a repeated local hour in autumn is simply the next
+window. (Only Lord Howe Island, whose summer time moves by half an hour,
+then sees its hours start at local ``HH:30``.)
 """
 
 from __future__ import annotations
@@ -50,9 +51,10 @@ def window_bounds(window: str, now_epoch: float, tz: str | tzinfo | None = None)
     where = tz if isinstance(tz, tzinfo) else zone(tz)
     local = datetime.fromtimestamp(now_epoch, where)
     if window == "hour":
-        start = local.replace(minute=0, second=0, microsecond=0).timestamp()  # keeps fold
-        if start > now_epoch:  # cannot happen for whole-hour offsets; be safe anyway
-            start -= 3600.0
+        # align to the zone's standard offset: hours tile even across DST changes
+        dst = local.dst() or timedelta(0)
+        offset = (local.utcoffset() - dst).total_seconds()
+        start = now_epoch - ((now_epoch + offset) % 3600.0)
         return start, start + 3600.0
     if window == "day":
         first = local
