@@ -15,6 +15,7 @@ then sees its hours start at local ``HH:30``.)
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -49,7 +50,9 @@ def window_bounds(window: str, now_epoch: float, tz: str | tzinfo | None = None)
     if window not in WINDOWS:
         raise ValueError(f"unknown window {window!r} (one of: {', '.join(WINDOWS)})")
     where = tz if isinstance(tz, tzinfo) else zone(tz)
-    local = datetime.fromtimestamp(now_epoch, where)
+    # whole seconds: boundaries are whole seconds, and fromtimestamp would round
+    # 23:59:59.9999996 up into the next day
+    local = datetime.fromtimestamp(math.floor(now_epoch), where)
     if window == "hour":
         # align to the zone's standard offset: hours tile even across DST changes
         dst = local.dst() or timedelta(0)
