@@ -45,7 +45,11 @@ Pools — the rule
       the more important members overspend or are projected to overspend —
       so when the pool gets tight it turns yellow, then red, first;
     * members of equal importance share each other's unspent budget first
-      come, first served.
+      come, first served;
+    * for members ``i`` more important than ``j``: ``i`` red implies ``j``
+      red, and ``i`` yellow from its projection implies ``j`` yellow (the
+      10 % low-water mark stays relative to each class's own budget);
+    * red depends on consumption only, so it never clears inside a window.
 
     A pool only makes sense within one window: members whose window or
     ``window_tz`` differ from the pool's first member are budgeted alone
