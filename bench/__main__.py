@@ -2,13 +2,15 @@
 
     sudo python -m bench --quick          # a few minutes: every figure beside its floor/baseline
     sudo python -m bench --out bench/results
+    sudo python -m bench --parent-weight 1000   # shield the control scenario from other tenants
     python -m bench --only loop_cost      # one bench (comma-separated names)
     sudo python -m bench --cleanup        # remove wlmtui-bench-* cgroups a killed bench left behind
 
 Each bench runs as its own process (``python -m bench.<name>``), so a failure
 in one does not stop the others and each cleans up after itself; benches
 written elsewhere (``token_ingest``, ``console_cost``) run when present and
-are skipped with a note when not. At the end the host is checked for
+are skipped with a note when not, and any other runnable ``bench/<name>.py``
+is picked up too. At the end the host is checked for
 leftover ``wlmtui-bench-*`` cgroups.
 """
 
@@ -27,6 +29,19 @@ from bench.report import machine_line
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHES = ("loop_cost", "control_quality", "token_ingest", "console_cost")
+#: modules in bench/ that are helpers, not benches
+HELPERS = {"cgroups", "report", "plot", "rtload"}
+
+
+def discovered() -> list[str]:
+    """The known benches first, then any other runnable ``bench/<name>.py``."""
+    here = Path(__file__).resolve().parent
+    extra = sorted(
+        f.stem for f in here.glob("*.py")
+        if not f.stem.startswith("_") and f.stem not in HELPERS and f.stem not in BENCHES
+        and '__name__ == "__main__"' in f.read_text(encoding="utf-8", errors="replace")
+    )
+    return list(BENCHES) + extra
 
 
 def _accepts(module: str, option: str) -> bool:
@@ -38,8 +53,10 @@ def _accepts(module: str, option: str) -> bool:
     return option in out.stdout
 
 
-def _argv(name: str, quick: bool, out: str | None) -> list[str]:
+def _argv(name: str, quick: bool, out: str | None, parent_weight: int | None = None) -> list[str]:
     argv = [sys.executable, "-m", f"bench.{name}"]
+    if name == "control_quality" and parent_weight:
+        argv += ["--parent-weight", str(parent_weight)]
     if quick and _accepts(name, "--quick"):
         argv.append("--quick")
     if out:
@@ -83,8 +100,10 @@ def _run(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench", description="Run every wlmtui bench.")
     p.add_argument("--quick", action="store_true", help="short runs (each bench's --quick)")
-    p.add_argument("--only", help=f"comma-separated subset of {', '.join(BENCHES)}")
+    p.add_argument("--only", help=f"comma-separated subset of {', '.join(BENCHES)} (and any other bench/*.py)")
     p.add_argument("--out", metavar="DIR", help="write JSON results and plots here")
+    p.add_argument("--parent-weight", type=int, metavar="W",
+                   help="control_quality: weight of the bench's parent cgroup against the rest of a shared host")
     p.add_argument("--cleanup", action="store_true", help="remove leftover wlmtui-bench-* cgroups and exit")
     args = p.parse_args(argv)
     from bench.cgroups import cleanup_leftovers, leftovers
@@ -93,10 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         removed = cleanup_leftovers()
         print("removed: " + (", ".join(removed) if removed else "nothing (no wlmtui-bench-* cgroups)"))
         return 0
-    names = [n for n in (args.only.split(",") if args.only else BENCHES) if n]
-    unknown = [n for n in names if n not in BENCHES]
+    every = discovered()
+    names = [n for n in (args.only.split(",") if args.only else every) if n]
+    unknown = [n for n in names if n not in every]
     if unknown:
-        p.error(f"unknown bench {unknown}; choose from {', '.join(BENCHES)}")
+        p.error(f"unknown bench {unknown}; choose from {', '.join(every)}")
     if args.out:
         os.makedirs(args.out, exist_ok=True)
     print(f"# wlmtui benches{' (--quick)' if args.quick else ''}\n{machine_line()}\n", flush=True)
@@ -109,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         started = time.monotonic()
         try:
-            code = _run(_argv(name, args.quick, args.out))
+            code = _run(_argv(name, args.quick, args.out, args.parent_weight))
         except Stopped:
             summary.append((name, "interrupted"))
             failed = True

@@ -139,6 +139,12 @@ class BenchCgroups:
                     return int(value)
         raise RuntimeError(f"no usage_usec in {self.counter_dir(name)}/cpu.stat")
 
+    def pressure_some_usec(self, name: str, resource: str = "cpu") -> int:
+        """``some`` ``total=`` of the class's ``<resource>.pressure`` (µs)."""
+        with open(os.path.join(self.counter_dir(name), f"{resource}.pressure"), encoding="ascii") as fh:
+            first = fh.readline()
+        return int(first.rsplit("total=", 1)[1])
+
     # -- teardown
     def stop(self, procs: Sequence[subprocess.Popen] | None = None) -> None:
         """Kill (SIGKILL) and reap the given processes (default: all started)."""

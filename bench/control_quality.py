@@ -160,12 +160,13 @@ def run_strategy(bc, name: str, args, others: set[int], seed: int, tmp: str) -> 
         os.sched_setaffinity(gen.pid, others)
         os.close(req_w)
         os.close(res_r)
-        usage = []  # (t - t0, batch usec, interactive usec)
+        usage = []  # (t - t0, batch usec, interactive usec, interactive cpu-stall usec)
         for k in range(int(math.ceil(total)) + 1):
             delay = t0 + k - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-            usage.append((time.monotonic() - t0, bc.usage_usec("batch"), bc.usage_usec("interactive")))
+            usage.append((time.monotonic() - t0, bc.usage_usec("batch"), bc.usage_usec("interactive"),
+                          bc.pressure_some_usec("interactive")))
             if wl is not None and wl.poll() is not None:
                 raise RuntimeError(f"wlmtui exited early ({wl.returncode}): {wl.stderr.read()}")
             if sys.stderr.isatty():
@@ -198,7 +199,7 @@ def pct(values: list[float], p: float) -> float:
     return ordered[max(1, math.ceil(p / 100.0 * len(ordered))) - 1]
 
 
-def _usage_between(usage: list[tuple[float, int, int]], a: float, b: float, col: int) -> float:
+def _usage_between(usage: list[tuple], a: float, b: float, col: int) -> float:
     """CPU seconds of column ``col`` between the samples nearest to ``a`` and ``b`` (relative s)."""
     first = min(usage, key=lambda u: abs(u[0] - a))
     last = min(usage, key=lambda u: abs(u[0] - b))
@@ -236,6 +237,15 @@ def analyse(run: dict, goal_s: float, percentile: float, settle_s: float) -> dic
     batch_quiet = _usage_between(usage, 0, q1, 1) + _usage_between(usage, q1 + peak, total, 1)
     ticks = run["ticks"]
     sources = [t["classes"]["interactive"]["source"] for t in ticks if "interactive" in t["classes"]]
+    # The interactive class's CPU stall (PSI some), as wlmtui's PSI proxy would
+    # see it, measured by the bench in every strategy.
+    stall = [_usage_between(usage, a, b, 3) / (b - a) for a, b in bounds]
+    judged = {}
+    for label, (a, b) in zip(("quiet", "peak", "quiet"), bounds):
+        st = [t["classes"]["interactive"]["status"] for t in ticks
+              if t["t"] is not None and a < t["t"] - 0.5 <= b and "interactive" in t["classes"]]
+        prev = judged.get(label, (0, 0))
+        judged[label] = (prev[0] + sum(1 for x in st if x == "missing"), prev[1] + len(st))
     return {
         "strategy": run["strategy"],
         "label": STRATEGIES[run["strategy"]]["label"],
@@ -254,11 +264,13 @@ def analyse(run: dict, goal_s: float, percentile: float, settle_s: float) -> dic
         "attempt": run.get("attempt", 1),
         "send_lateness_ms": load.get("send_lateness_ms"),
         "pi_sources": {s: sources.count(s) for s in sorted(set(sources))},
+        "interactive_stall_by_phase": stall,
+        "wlmtui_missing_ticks": {k: {"missing": m, "ticks": n} for k, (m, n) in judged.items()},
         "per_second": per_second,
         "weights": [(t["t"], t["classes"].get("interactive", {}).get("weight"),
                      t["classes"].get("batch", {}).get("weight"), t["classes"].get("interactive", {}).get("pi"))
                     for t in ticks],
-        "usage_series": [(round(t, 3), b, i) for t, b, i in usage],
+        "usage_series": [(round(t, 3), b, i) for t, b, i, _s in usage],
     }
 
 
@@ -313,10 +325,15 @@ def describe_wlmtui(r: dict) -> str:
         return "wlmtui: no ticks recorded"
     src = ", ".join(f"{k} {v}" for k, v in r["pi_sources"].items())
     peak_w = [x[1] for x in w if x[0] is not None and r["_q1"] <= x[0] < r["_q1"] + r["_peak"]]
-    return (f"wlmtui: {len(w)} ticks; interactive PI source: {src}; interactive weight "
+    before = [x for x in w if x[0] is not None and x[0] <= r["_q1"]]
+    at_start = f"{before[-1][1]}:{before[-1][2]}" if before else "n/a"
+    at_end = f"{w[-1][1]}:{w[-1][2]}"
+    return (f"wlmtui: {len(w)} ticks; interactive PI source: {src}; weights interactive:batch at the peak's start "
+            f"{at_start}, at the end {at_end}; interactive weight "
             f"min {min(x[1] for x in w)}, max {max(x[1] for x in w)}"
             + (f", median in the peak {statistics.median(peak_w):.0f}" if peak_w else "")
-            + f"; batch weight min {min(x[2] for x in w)}, max {max(x[2] for x in w)}")
+            + f"; batch weight min {min(x[2] for x in w)}, max {max(x[2] for x in w)}; ticks judging interactive "
+            + "'missing': " + ", ".join(f"{k} {v['missing']}/{v['ticks']}" for k, v in r["wlmtui_missing_ticks"].items()))
 
 
 def format_detail(r: dict, q1: float, peak: float) -> str:
@@ -428,6 +445,9 @@ def main(argv: list[str] | None = None) -> int:
             print(describe_wlmtui(r))
         lat = r["send_lateness_ms"] or {}
         fb = " / ".join(f"{x:.0%}" for x in r["foreign_by_phase"])
+        stall = " / ".join(f"{x:.1%}" for x in r["interactive_stall_by_phase"])
+        print(f"{r['strategy']}: interactive CPU stall (PSI some; the proxy's input, threshold 3 %) {stall} "
+              f"(quiet/peak/quiet)")
         print(f"{r['strategy']}: attempt {r['attempt']}; other tenants took {fb} of CPU {args.cpu} (quiet/peak/quiet); "
               f"{r['requests']} requests, {r['unfinished']} unfinished at the end; "
               f"generator send lateness p99 {lat.get('p99', 0):.2f} ms, max {lat.get('max', 0):.1f} ms; "
