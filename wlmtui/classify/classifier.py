@@ -36,11 +36,11 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, NamedTuple
 
 from wlmtui.classify.placer import PlaceError, Placer, ProcessGone
 from wlmtui.classify.procfs import Ids, ProcFS, ProcSource, Stat
-from wlmtui.classify.rules import Rule, first_match, ordered_rules
+from wlmtui.classify.rules import Rule, RuleSet, ordered_rules
 from wlmtui.classify.sticky import FileStickyStore, Key, StickyStore
 
 #: ``scope(pid, start)``: may the classifier touch this process at all?
@@ -54,9 +54,9 @@ CMD_SHOWN = 200
 
 # ---------------------------------------------------------------- the report
 
-@dataclass(frozen=True, slots=True)
-class ProcessInfo:
-    """One process as the classifier sees it."""
+class ProcessInfo(NamedTuple):
+    """One process as the classifier sees it (a named tuple: cheap to make
+    thousands of per tick)."""
 
     pid: int
     start: int  # with pid, the process's identity (clock ticks since boot)
@@ -85,8 +85,9 @@ class ClassCount:
     present: bool = True  # False: the cgroup could not be read (missing?)
 
 
-@dataclass(frozen=True, slots=True)
-class Move:
+class Move(NamedTuple):
+    """A process put into a class (or that would be, in a dry run)."""
+
     pid: int
     exe: str
     cls: str
@@ -112,11 +113,12 @@ class ClassifyReport:
     full: bool  # every process was reclassified (policy loaded or reloaded)
     moved: tuple[Move, ...]  # since the previous report (scan, exec events, console)
     classes: tuple[ClassCount, ...]  # policy order; classes with a cgroup
-    processes: tuple[ProcessInfo, ...]  # in a class cgroup, or given a class by the rules
+    processes: tuple[ProcessInfo, ...]  # in a class cgroup, or given a class by the rules; by class, CPU
     errors: tuple[str, ...]  # new since the previous report
     events: str  # "proc connector" or "scan only (…)"
     dry_run: bool = False
     rules: int = 0
+    detail: bool = True  # False: per-process detail was not gathered (processes and busiest empty)
 
     def by_class(self, name: str) -> tuple[ProcessInfo, ...]:
         return tuple(p for p in self.processes if p.cls == name)
@@ -249,7 +251,7 @@ class _Entry:
         self.exe: str | None = None
         self.cmd: str | None = None
         self.cls: str | None = None
-        self.rule: tuple[str, Rule] | None = None
+        self.rule: tuple[str, Rule, str, str] | None = None  # (class, rule, label, where)
         self.sticky = False
         self.state = "new"
 
@@ -282,7 +284,7 @@ class Classifier:
     def __init__(self, policy, placer: Placer, *, procs: ProcSource | None = None, scope: Scope | None = None,
                  sticky: StickyStore | None = None, events: bool | None = None, dry_run: bool = False,
                  self_pid: int | None = None, own_ns: tuple[str, str] | None | object = _UNSET,
-                 clock: Callable[[], float] = time.monotonic, top: int = TOP) -> None:
+                 clock: Callable[[], float] = time.monotonic, top: int = TOP, detail: bool = True) -> None:
         self.placer = placer
         self.procs: ProcSource = procs or ProcFS()
         self.scope = scope
@@ -290,6 +292,10 @@ class Classifier:
         self.self_pid = os.getpid() if self_pid is None else self_pid
         self.clock = clock
         self.top = top
+        #: gather per-process detail (CPU, command line) for the report; costs
+        #: one /proc read per process in a class per tick. May be switched at
+        #: any time (the console's process view on, headless off).
+        self.detail = detail
         self._sticky_given = sticky is not None
         self.sticky: StickyStore = sticky if sticky is not None else FileStickyStore(policy.state_dir)
         self._events_wanted = events
@@ -301,7 +307,9 @@ class Classifier:
         self._pinned: dict[Key, str | None] = {}
         self._sticky_records: dict[Key, str | None] = {}
         self._members: dict[str, set[int]] = {}
+        self._member_of: dict[int, str] = {}
         self._cpu: dict[int, tuple[int, int, float]] = {}  # pid -> (start, cpu ticks, clock)
+        self._fresh_stat: dict[int, Stat] = {}  # stat read during this tick's scan (reused by the report)
         self._info: dict[int, tuple[int, str, str]] = {}  # pid -> (start, exe, cmdline) for non-entries
         self._pending = _Pass()
         self._reported: set[str] = set()
@@ -313,7 +321,7 @@ class Classifier:
         self._events_status = "scan only (proc connector not started)"
         self.last: ClassifyReport | None = None
         self.policy = policy
-        self._rules: tuple[tuple[str, Rule], ...] = ()
+        self._rules = RuleSet(())
         self.reconfigure(policy)
 
     # -- configuration
@@ -321,7 +329,7 @@ class Classifier:
         """Adopt a (re)loaded policy: the next tick reclassifies every process."""
         with self._lock:
             self.policy = policy
-            self._rules = ordered_rules(policy.classes)
+            self._rules = RuleSet(ordered_rules(policy.classes))
             cgroups = {c.name: c.cgroup for c in policy.classes if getattr(c, "cgroup", None)}
             for warning in self.placer.configure(cgroups):
                 self._error(self._pending, warning)
@@ -412,36 +420,35 @@ class Classifier:
         started = time.perf_counter()
         with self._lock:
             out, self._pending = self._pending, _Pass()
+            self._fresh_stat.clear()
             full, self._full = self._full, False
             overrun, self._overrun = self._overrun, False
             self._members = {c: set(p) for c, p in self.placer.members().items()}
+            self._member_of = {pid: cls for cls, pids in self._members.items() for pid in pids}
             sticky = self._load_sticky(out)
             scanned = new = 0
             if self._rules or sticky or self._pinned or full:
                 scanned, new = self._scan(full, overrun, sticky, out)
             report = self._report(time.time() if now is None else now, started, scanned, new, full, out)
+            self._fresh_stat.clear()
         self.last = report
         return report
 
     def _scan(self, full: bool, overrun: bool, sticky: dict[Key, str | None], out: _Pass) -> tuple[int, int]:
         procs = self.procs
-        pids = procs.pids()
-        alive = set(pids)
+        listing = procs.scan()
+        alive = {pid for pid, _token in listing}
         for pid in [p for p in self._known if p not in alive]:
             del self._known[pid]
         exec_check = full or overrun or not self.events_active
         fresh: list[tuple[int, int, Stat, int | None]] = []
         recheck: list[_Entry] = []
         scanned = 0
-        for pid in pids:
+        for pid, token in listing:
             if pid == self.self_pid:
                 continue
             e = self._known.get(pid)
-            token = procs.token(pid)
-            if token is None:
-                self._known.pop(pid, None)
-                continue
-            if e is None or e.token != token:
+            if e is None or token is None or e.token != token:
                 st = procs.stat(pid)
                 if st is None:
                     self._known.pop(pid, None)
@@ -457,7 +464,9 @@ class Classifier:
                 recheck.append(e)
         fresh.sort()
         new = 0
+        fresh_stat = self._fresh_stat
         for _start, pid, st, token in fresh:
+            fresh_stat[pid] = st
             e = self._new_entry(pid, st, token)
             if e.kind == OUT:
                 continue
@@ -505,15 +514,21 @@ class Classifier:
         view = _View(self.procs, e.pid, e.ppid)
         e.exe = view.exe
         e.cmd = None
-        is_sticky, cls, state = self._sticky_class(e, sticky)
-        if is_sticky:
-            e.sticky, e.cls, e.rule, e.state = True, cls, None, state
-            return
-        match = first_match(self._rules, view)
+        parent = self._known.get(e.ppid)
+        if sticky or self._pinned or e.sticky or (parent is not None and parent.sticky):
+            is_sticky, cls, state = self._sticky_class(e, sticky)
+            if is_sticky:
+                e.sticky, e.cls, e.rule, e.state = True, cls, None, state
+                return
+        if parent is not None and parent.kind == PROC and parent.exe is not None and parent.start <= e.start:
+            view._pexe = parent.exe  # known already: no readlink
+        match = self._rules.first_match(view)
         if match is None:
             e.cls, e.rule, e.state = None, None, "unmatched"
             return
         e.cls, e.rule = match[0], match
+        if view._cmd is not _UNSET:  # read for a rule: keep it for the report
+            e.cmd = (view._cmd or "")[:CMD_SHOWN]
         why = self._foreign(view)
         if why:
             e.state = f"excluded: {why}"
@@ -550,8 +565,8 @@ class Classifier:
         return None
 
     def _move(self, e: _Entry, via: str, out: _Pass) -> None:
-        cls, rule = e.cls, e.rule[1] if e.rule else None
-        label = rule.label(cls) if rule else None
+        cls = e.cls
+        label = e.rule[2] if e.rule else None
         if self.dry_run:
             e.state = "would move"
             out.moves.append(Move(e.pid, e.exe or "", cls, label, via, dry_run=True))
@@ -562,6 +577,7 @@ class Classifier:
         if st is None or st.start != e.start:
             self._forget(e)
             return
+        self._fresh_stat[e.pid] = st
         if self.sticky.contains(e.pid, e.start):  # `wlmtui run` raced the scan
             e.sticky, e.rule, e.state = True, None, "sticky (wlmtui run)"
             return
@@ -579,9 +595,11 @@ class Classifier:
         out.moves.append(Move(e.pid, e.exe or "", cls, label, via))
 
     def _note_member(self, pid: int, cls: str) -> None:
-        for members in self._members.values():
-            members.discard(pid)
+        old = self._member_of.get(pid)
+        if old is not None:
+            self._members[old].discard(pid)
         self._members.setdefault(cls, set()).add(pid)
+        self._member_of[pid] = cls
 
     def _forget(self, e: _Entry) -> None:
         if self._known.get(e.pid) is e:
@@ -680,7 +698,7 @@ class Classifier:
 
     # -- the report
     def _cpu_of(self, pid: int, now: float) -> tuple[float | None, Stat | None]:
-        st = self.procs.stat(pid)
+        st = self._fresh_stat.get(pid) or self.procs.stat(pid)
         if st is None:
             self._cpu.pop(pid, None)
             return None, None
@@ -706,41 +724,47 @@ class Classifier:
         return cached[1], cached[2]
 
     def _report(self, now: float, started: float, scanned: int, new: int, full: bool, out: _Pass) -> ClassifyReport:
-        mono = self.clock()
-        member_of = {pid: cls for cls, pids in self._members.items() for pid in pids}
-        wanted = {pid: e for pid, e in self._known.items() if e.cls is not None and e.kind == PROC}
+        member_of = self._member_of
         infos: list[ProcessInfo] = []
-        for pid in set(member_of) | set(wanted):
-            cpu, st = self._cpu_of(pid, mono)
-            if st is None:
-                continue
-            exe, cmd = self._describe(pid, st)
-            e = self._known.get(pid)
-            if e is not None and e.start != st.start:
-                e = None
-            rule = e.rule[1] if e is not None and e.rule else None
-            infos.append(ProcessInfo(
-                pid=pid, start=st.start, exe=exe, cmdline=cmd, cls=member_of.get(pid),
-                want=e.cls if e is not None else None,
-                rule=rule.label(e.rule[0]) if rule else None, where=rule.where if rule else None,
-                sticky=bool(e is not None and e.sticky),
-                state=("no rule" if e is None or e.state == "unmatched" else e.state),
-                cpu=cpu))
-        for pid in [p for p in self._cpu if p not in member_of and p not in wanted]:
-            del self._cpu[pid]
-        for pid in [p for p in self._info if p not in member_of]:
-            del self._info[pid]
-        order = {c.name: i for i, c in enumerate(self.policy.classes)}
-        infos.sort(key=lambda p: (order.get(p.cls or p.want or "", len(order)), -(p.cpu or 0.0), p.pid))
+        if self.detail:
+            mono = self.clock()
+            wanted = [pid for pid, e in self._known.items() if e.cls is not None and e.kind == PROC]
+            for pid in set(member_of).union(wanted):
+                cpu, st = self._cpu_of(pid, mono)
+                if st is None:
+                    continue
+                exe, cmd = self._describe(pid, st)
+                e = self._known.get(pid)
+                if e is not None and e.start != st.start:
+                    e = None
+                if e is None:
+                    infos.append(ProcessInfo(pid, st.start, exe, cmd, member_of.get(pid), None, None, None,
+                                             False, "no rule", cpu))
+                    continue
+                match = e.rule
+                infos.append(ProcessInfo(
+                    pid, st.start, exe, cmd, member_of.get(pid), e.cls,
+                    match[2] if match else None, match[3] if match else None,
+                    e.sticky, "no rule" if e.state == "unmatched" else e.state, cpu))
+            keep = set(member_of).union(wanted)
+            for cache in (self._cpu, self._info):
+                for pid in [p for p in cache if p not in keep]:
+                    del cache[pid]
+            order = {c.name: i for i, c in enumerate(self.policy.classes)}
+            last = len(order)
+            infos.sort(key=lambda p: (order.get(p.cls or p.want or "", last), -(p.cpu or 0.0), p.pid))
+        by_class: dict[str, list[ProcessInfo]] = {}
+        for info in infos:  # already most CPU first within a class
+            if info.cls is not None:
+                by_class.setdefault(info.cls, []).append(info)
         classes = []
         for c in self.policy.classes:
             if not getattr(c, "cgroup", None):
                 continue
-            mine = [p for p in infos if p.cls == c.name]
-            busiest = tuple(sorted(mine, key=lambda p: (-(p.cpu or 0.0), p.pid))[: self.top])
-            classes.append(ClassCount(c.name, len(mine), busiest, present=c.name in self._members))
+            mine = by_class.get(c.name, [])
+            count = len(mine) if self.detail else len(self._members.get(c.name, ()))
+            classes.append(ClassCount(c.name, count, tuple(mine[: self.top]), present=c.name in self._members))
         return ClassifyReport(
             time=now, scan_ms=(time.perf_counter() - started) * 1000.0, scanned=scanned, new=new, full=full,
             moved=tuple(out.moves), classes=tuple(classes), processes=tuple(infos), errors=tuple(out.errors),
-            events=self._events_status,
-            dry_run=self.dry_run, rules=len(self._rules))
+            events=self._events_status, dry_run=self.dry_run, rules=len(self._rules), detail=self.detail)

@@ -107,6 +107,9 @@ class FakeProcTable:
     def pids(self) -> list[int]:
         return sorted(self.procs)
 
+    def scan(self) -> list[tuple[int, int | None]]:
+        return [(pid, self.procs[pid].token) for pid in sorted(self.procs)]
+
     def token(self, pid: int) -> int | None:
         p = self._get(pid)
         return None if p is None else p.token

@@ -9,10 +9,13 @@ cheapest attribute (``exe``: one ``readlink``).
 A process's identity is ``(pid, start)``: ``start`` is the start time in
 clock ticks since boot (field 22 of ``/proc/PID/stat``), so a PID the kernel
 hands out again is never taken for the process it used to name. Between
-ticks, a known process is recognised by :meth:`ProcFS.token` — the inode
-number of its ``/proc/PID`` directory (one ``stat``, about 1 µs): a new
-process behind the same PID always gets a new inode; a changed token only
-means "read ``stat`` again and compare the start time".
+ticks, a known process is recognised by its *token* — the inode number of
+its ``/proc/PID`` directory, which ``readdir`` reports for free
+(:meth:`ProcFS.scan`): a new process behind the same PID gets a new inode
+(the old one's dentries are invalidated when it is reaped); a changed token
+only means "read ``stat`` again and compare the start time". Nothing is
+ever *written* on the strength of a token: the start time is checked again
+just before a process is moved.
 
 Every reader returns ``None`` when the process is gone or the file cannot
 be read (another user's process without privileges, a kernel thread's
@@ -53,7 +56,7 @@ class ProcSource(Protocol):
 
     ticks_per_second: float
 
-    def pids(self) -> list[int]: ...
+    def scan(self) -> list[tuple[int, int | None]]: ...  # (pid, token) of every process
     def token(self, pid: int) -> int | None: ...
     def stat(self, pid: int) -> Stat | None: ...
     def exe(self, pid: int) -> str | None: ...
@@ -123,6 +126,11 @@ class ProcFS:
     def __init__(self, root: str = "/proc") -> None:
         self.root = root
         self.ticks_per_second = float(os.sysconf("SC_CLK_TCK"))
+
+    def scan(self) -> list[tuple[int, int | None]]:
+        """Every process as ``(pid, token)``; the token (inode) comes with readdir."""
+        with os.scandir(self.root) as entries:
+            return [(int(e.name), e.inode()) for e in entries if e.name.isdigit()]
 
     def pids(self) -> list[int]:
         return [int(name) for name in os.listdir(self.root) if name.isdigit()]
