@@ -108,10 +108,8 @@ def _read(path: str, size: int = 4096) -> bytes | None:
         chunks = []
         while True:
             chunk = os.read(fd, size)
-            if not chunk:
-                break
             chunks.append(chunk)
-            if len(chunk) < size and size <= 4096:  # small files come whole in one read
+            if len(chunk) < size:  # these /proc files fill a read until their end
                 break
         return b"".join(chunks)
     except OSError:
@@ -172,10 +170,15 @@ class ProcFS:
         if data is None:
             return None
         prefix = name.encode() + b"="
-        for item in data.split(b"\0"):
-            if item.startswith(prefix):
-                return item[len(prefix):].decode("utf-8", "replace")
-        return None
+        if data.startswith(prefix):
+            at = len(prefix)
+        else:
+            at = data.find(b"\0" + prefix)
+            if at < 0:
+                return None
+            at += len(prefix) + 1
+        end = data.find(b"\0", at)
+        return data[at:].decode("utf-8", "replace") if end < 0 else data[at:end].decode("utf-8", "replace")
 
     def namespaces(self, pid: int) -> tuple[str, str] | None:
         """``(cgroup namespace, PID namespace)`` links, ``None`` when unreadable."""
