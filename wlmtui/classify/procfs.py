@@ -80,23 +80,27 @@ def parse_stat(data: bytes) -> Stat | None:
         return None
 
 
-def parse_status(text: str) -> Ids | None:
-    euid = egid = None
-    groups: frozenset[int] = frozenset()
-    depth = 1
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
-        if key == "Uid":
-            euid = int(rest.split()[1])
-        elif key == "Gid":
-            egid = int(rest.split()[1])
-        elif key == "Groups":
-            groups = frozenset(int(g) for g in rest.split())
-        elif key == "NSpid":
-            depth = max(1, len(rest.split()))
-    if euid is None or egid is None:
+def _field(text: str, key: str) -> str | None:
+    at = text.find("\n" + key + ":")
+    if at < 0:
         return None
-    return Ids(euid, egid, groups, depth)
+    at += len(key) + 2
+    end = text.find("\n", at)
+    return text[at:] if end < 0 else text[at:end]
+
+
+def parse_status(text: str) -> Ids | None:
+    """``/proc/PID/status`` → effective uid and gid, supplementary groups,
+    and the depth of PID namespaces (entries in ``NSpid``)."""
+    text = "\n" + text
+    uid, gid = _field(text, "Uid"), _field(text, "Gid")
+    if uid is None or gid is None:
+        return None
+    groups = _field(text, "Groups")
+    nspid = _field(text, "NSpid")
+    return Ids(int(uid.split()[1]), int(gid.split()[1]),
+               frozenset(int(g) for g in groups.split()) if groups else frozenset(),
+               max(1, len(nspid.split())) if nspid else 1)
 
 
 def _read(path: str, size: int = 4096) -> bytes | None:
