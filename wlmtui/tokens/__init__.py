@@ -13,6 +13,7 @@ Modules
     :mod:`~wlmtui.tokens.signal_file`  the signal document and its atomic write
     :mod:`~wlmtui.tokens.state`        persisted offsets + consumption; emergency-stop flags
     :mod:`~wlmtui.tokens.ledger`       :class:`TokenLedger`, the one object the loop calls
+    :mod:`~wlmtui.tokens.cli`          ``wlmtui tokens record|status|stop|resume``
 
 How the loop uses it (the loop thread is the only caller)::
 
@@ -20,17 +21,27 @@ How the loop uses it (the loop thread is the only caller)::
 
     ledger = TokenLedger(policy)                 # state_dir from the policy; restores offsets/consumption
     ...
-    statuses = ledger.tick(now)                  # once per tick, after sensing; never raises
+    statuses = ledger.tick(now)                  # once per tick (wall-clock epoch seconds); never raises
     # -> dict[class_name, TokenStatus] for every class with goal type "token";
-    #    put them in the Snapshot; TokenStatus.pi is the class's PI for the console
+    #    TokenStatus.pi is the class's PI, TokenStatus.to_json() the --json form
     ...
+    ledger.set_stop(name, True / False)          # the console's emergency stop / release
     ledger.reconfigure(new_policy)               # SIGHUP reload / console edit, before the next tick
     ledger.close()                               # SIGTERM: persist and release file descriptors
 
+``TokenStatus`` (frozen) carries: ``signal``, ``consumed`` (model-weighted)
+and ``tokens`` (raw) in this window, ``budget`` (own), ``allowance`` (own
+budget, or what the pool rule grants), ``remaining``, ``rate_per_s`` /
+``rate_per_min``, ``projected``, ``pi``, ``window``, ``window_start`` /
+``window_end`` / ``window_remaining``, ``exhaustion_in``, ``retry_after_s``,
+``importance``, ``pool``, ``stopped`` / ``stop_reason``, ``late_tokens``,
+``malformed`` / ``unknown`` (running totals of its counter file),
+``counter_file``, ``signal_file``, ``last_error`` and ``updated_at``.
+
 ``tick(now, injected=...)`` also accepts :class:`~wlmtui.tokens.parse.Usage`
-values that did not come from a file (the ``sim`` backend's
-``tokens_per_min``). ``TokenLedger.files`` gives a :class:`FileStatus` per
-counter file (offset, malformed/unknown totals, last rotation/truncation).
+values that did not come from a file. ``TokenLedger.files`` gives a
+:class:`FileStatus` per counter file (offset, malformed/unknown totals and
+the unknown class names, last rotation/truncation, errors).
 
 Command line and console (any process, while the loop runs)::
 

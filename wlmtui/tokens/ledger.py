@@ -212,7 +212,10 @@ class TokenLedger:
         weighted = dict.fromkeys(self._runtime, 0.0)
         raw = dict.fromkeys(self._runtime, 0)
         for path, tailer in self._tailers.items():
-            result = tailer.poll(cutoffs)
+            try:
+                result = tailer.poll(cutoffs)
+            except Exception as exc:  # a bug must not stop the loop: report it
+                result = PollResult(path=path, error=f"internal error while tailing: {exc!r}")
             self._charge(result.counted, weighted, raw)
             for u in result.late:
                 if u.cls in self._runtime:
@@ -243,7 +246,7 @@ class TokenLedger:
                 if status.signal_file:
                     try:
                         write_signal(status.signal_file, self._document(status, now), durable=self.durable)
-                    except (OSError, ValueError) as exc:
+                    except Exception as exc:  # OSError mostly; never let it stop the loop
                         rt = self._runtime[name]
                         rt.errors.append(f"signal file: {getattr(exc, 'strerror', None) or exc}")
         save_error = self.persist(now)
