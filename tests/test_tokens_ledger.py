@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from wlmtui.tokens.ledger import TokenLedger
 from wlmtui.tokens.signal_file import FIELDS, read_signal, write_signal
 
 HOUR0 = datetime(2025, 11, 22, 10, tzinfo=timezone.utc).timestamp()
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_policies"
 
 
 def policy_text(tmp_path, extra_classes: str = "", budget: str = "10000/hour") -> str:
@@ -220,7 +222,7 @@ def test_reconfigure_keeps_consumption_and_applies_the_new_budget(tmp_path):
 
 
 def test_pool_in_the_ledger_uses_the_sample_policy(tmp_path):
-    text = open("sample_policies/agents.yaml", encoding="utf-8").read()
+    text = (SAMPLES / "agents.yaml").read_text(encoding="utf-8")
     text = text.replace("/var/lib/wlmtui", str(tmp_path / "state")).replace("/run/wlmtui", str(tmp_path / "run"))
     policy = parse_policy(text)
     ledger = TokenLedger(policy, durable=False)
@@ -234,6 +236,19 @@ def test_pool_in_the_ledger_uses_the_sample_policy(tmp_path):
     doc = read_signal(str(tmp_path / "run" / "monitor.signal.json"))
     assert (doc["budget_total"], doc["budget_remaining"]) == (200_000, 0)
     json.dumps({k: v.to_json() for k, v in statuses.items()})  # plain JSON for --json output
+
+
+def test_sample_token_policies_load():
+    agents = load_policy(SAMPLES / "agents.yaml")
+    assert [(c.name, c.importance, c.goal.value, c.goal.window, c.pool) for c in agents.classes] == [
+        ("arch-guardian", 1, 500_000, "month", "agents"),
+        ("code-generator", 2, 2_000_000, "month", "agents"),
+        ("monitor", 4, 500_000, "month", "agents"),
+    ]
+    assert all(c.cgroup is None and c.signal_file and c.counter_file for c in agents.classes)
+    (wlmd,) = load_policy(SAMPLES / "wlmd-token.yaml").classes
+    assert (wlmd.name, wlmd.goal.value, wlmd.goal.window) == ("llm-agent", 10_000, "hour")
+    assert wlmd.signal_file == "/var/run/wlm/token_state.json"
 
 
 def test_unwritable_state_dir_is_reported_not_raised(tmp_path):
