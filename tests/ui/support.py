@@ -82,8 +82,15 @@ def sim_loop(policy: Policy, tokens=None) -> FixedLoop:
     return loop
 
 
-def demo_app(tmp: Path, **kw) -> WlmApp:
-    return WlmApp(sim_loop(demo_policy(str(tmp))), autostart=False, **kw)
+def demo_app(tmp: Path, ledger: bool = True, **kw) -> WlmApp:
+    """The demo policy on the simulated host, with the real token ledger (state in ``tmp``)."""
+    policy = demo_policy(str(tmp))
+    tokens = None
+    if ledger:
+        from wlmtui.tokens.ledger import TokenLedger
+
+        tokens = TokenLedger(policy, durable=False)
+    return WlmApp(sim_loop(policy, tokens=tokens), autostart=False, **kw)
 
 
 def file_app(path: Path, tokens=None, **kw) -> WlmApp:

@@ -72,7 +72,7 @@ async def test_panels_show_the_snapshot_after_ticks(tmp_path):
             assert cell(app, c.name, "pi") == fmt.pi(c.pi)
             assert cell(app, c.name, "imp") == str(c.importance)
             assert cell(app, c.name, "reason") == c.reason
-            assert cell(app, c.name, "weight").rstrip("▲▼◆ ") == str(c.weight)
+            assert cell(app, c.name, "weight").rstrip("▲▼◆ ") == ("-" if c.weight is None else str(c.weight))
         # the interactive peak starts at 8 s: interactive misses its goal, batch gives weight
         inter = snap.decision.get("interactive")
         assert inter.status == "missing" and cell(app, "interactive", "status") == "MISS"
@@ -84,7 +84,7 @@ async def test_panels_show_the_snapshot_after_ticks(tmp_path):
         log_text = "\n".join(line.text for line in events.lines)
         assert "interactive 100→200: receiver" in log_text
         assert app.selected == "interactive"
-        info = str(app.query_one("#detail-info", Static).render())
+        info = app.query_one("#detail-info").text.plain
         assert "interactive" in info and "Kp 0.6" in info
         assert len(app.history.series("batch").weight) == 10
 
@@ -102,7 +102,7 @@ async def test_rows_update_in_place_and_keep_the_cursor(tmp_path):
         await pilot.pause()
         assert [r.key for r in table.ordered_rows] == keys_before
         assert table.cursor_row == 1 and app.selected == "batch"
-        assert "batch" in str(app.query_one("#detail-info", Static).render())
+        assert "batch" in app.query_one("#detail-info").text.plain
 
 
 async def test_token_panel_with_fake_statuses_and_empty(tmp_path):
@@ -125,7 +125,8 @@ async def test_token_panel_with_fake_statuses_and_empty(tmp_path):
 
 
 async def test_no_token_classes_hides_the_token_panel(tmp_path):
-    app = demo_app(tmp_path)
+    no_tokens = COMMENTED_POLICY.split("  - name: agents")[0]
+    app = file_app(write_policy(tmp_path, no_tokens))
     async with app.run_test(size=SIZE) as pilot:
         app.advance(1)
         await pilot.pause()

@@ -86,7 +86,7 @@ class WlmApp(App[int]):
                 tooltip="Emergency stop (black) / release of the selected token class"),
         Binding("r", "reload", "Reload", id="wlmtui.reload", tooltip="Reload the policy file from disk"),
         Binding("ctrl+s", "save", "Save", id="wlmtui.save", tooltip="Save edits to the policy file"),
-        Binding("v", "next_view", "View", id="wlmtui.view", tooltip="Next panel (narrow terminals)"),
+        Binding("v", "next_view", "View", id="wlmtui.view", show=False, tooltip="Next panel (narrow terminals)"),
         Binding("t", "change_theme", "Theme", id="wlmtui.theme", show=False),
         Binding("question_mark", "help", "Help", id="wlmtui.help"),
         Binding("q", "quit", "Quit", id="wlmtui.quit"),
@@ -315,13 +315,16 @@ class WlmApp(App[int]):
             if table.styles.height is None or table.styles.height.value != height:
                 table.styles.height = height
         else:
-            table.styles.height = "1fr"
+            if table.styles.height is None or str(table.styles.height) != "1fr":
+                table.styles.height = "1fr"
             rows_spec = f"auto {height} 1fr 1fr"
             if self._grid_rows != rows_spec:
                 self._grid_rows = rows_spec
                 body.styles.grid_rows = rows_spec
         policy = snap.policy if snap is not None else self.loop.policy
-        body.set_class(not any(c.is_token for c in policy.classes), "-no-tokens")
+        no_tokens = not any(c.is_token for c in policy.classes)
+        if body.has_class("-no-tokens") != no_tokens:
+            body.set_class(no_tokens, "-no-tokens")
 
     def _draw_header(self) -> None:
         snap = self.snapshot

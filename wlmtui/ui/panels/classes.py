@@ -8,12 +8,12 @@ on the class the operator selected.
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import DataTable
 
 from wlmtui.engine import ClassDecision
 from wlmtui.policy import Policy
 from wlmtui.snapshot import Snapshot
 from wlmtui.ui import fmt
+from wlmtui.ui.panels.table import ContentTable
 from wlmtui.ui.style import status_colour, var
 
 # key, label, width, right-aligned
@@ -67,7 +67,7 @@ def row_cells(c: ClassDecision, policy: Policy) -> dict[str, tuple[str, str]]:
     }
 
 
-class ClassTable(DataTable):
+class ClassTable(ContentTable):
     DEFAULT_CSS = """
     ClassTable { height: 1fr; }
     """
@@ -98,24 +98,27 @@ class ClassTable(DataTable):
     def restyle(self) -> None:
         """Theme changed: draw every cell again with the new colours."""
         self._cells = {name: {} for name in self._cells}
+        self.clear_render_cache()
 
     def update_snapshot(self, snap: Snapshot) -> None:
-        names = [c.name for c in snap.decision.classes]
-        gone = [n for n in self._cells if n not in set(names)]
-        for name in gone:
+        names = {c.name for c in snap.decision.classes}
+        for name in [n for n in self._cells if n not in names]:
             self.remove_row(name)
             del self._cells[name]
+        updates = []
         for c in snap.decision.classes:
             cells = row_cells(c, snap.policy)
             old = self._cells.get(c.name)
             if old is None:
+                self.tokens.update({(c.name, k): v for k, v in cells.items()})
                 self.add_row(*(self._styled(k, *cells[k]) for k, *_ in COLUMNS), key=c.name)
                 self._cells[c.name] = cells
                 continue
             for key, value in cells.items():
                 if old.get(key) != value:
-                    self.update_cell(c.name, key, self._styled(key, *value))
+                    updates.append((c.name, key, self._styled(key, *value), value))
                     old[key] = value
+        self.update_cells(updates)
 
     @property
     def selected_name(self) -> str | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Static
+from textual.widget import Widget
 from textual_plotext import PlotextPlot
 
 from wlmtui.engine import ClassDecision
@@ -46,10 +46,31 @@ def describe(cls: ServiceClass, c: ClassDecision | None, colours: dict[str, str]
     return out
 
 
+#: seconds between plot redraws for the same class (a new selection redraws at once)
+PLOT_PERIOD = 1.9
+
+
+class InfoLines(Widget):
+    """Three fixed lines of text; redrawing them never needs a new layout."""
+
+    DEFAULT_CSS = "InfoLines { height: 3; }"
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.text = Text("Select a class in the table.")
+
+    def show(self, text: Text) -> None:
+        if text != self.text:
+            self.text = text
+            self.refresh()
+
+    def render(self) -> Text:
+        return self.text
+
+
 class DetailPanel(Vertical):
     DEFAULT_CSS = """
     DetailPanel { height: 1fr; }
-    DetailPanel #detail-info { height: auto; max-height: 4; }
     DetailPanel #plots { height: 1fr; min-height: 5; }
     DetailPanel TimePlot { width: 1fr; height: 1fr; min-height: 5; }
     """
@@ -62,7 +83,7 @@ class DetailPanel(Vertical):
         self.border_title = "Selected class"
 
     def compose(self) -> ComposeResult:
-        yield Static("Select a class in the table.", id="detail-info")
+        yield InfoLines(id="detail-info")
         with Horizontal(id="plots"):
             yield TimePlot(id="plot-weight")
             yield TimePlot(id="plot-pi")
@@ -70,22 +91,24 @@ class DetailPanel(Vertical):
 
     def show(self, snap: Snapshot | None, name: str | None, cls: ServiceClass | None, tokens_line: str = "") -> None:
         colours = {s: status_colour(self.app, s) for s in ("missing", "meeting", "beating", "idle", "absent", "token")}
-        info = self.query_one("#detail-info", Static)
+        info = self.query_one("#detail-info", InfoLines)
         if name is None or cls is None:
-            info.update("Select a class in the table.")
+            info.show(Text("Select a class in the table."))
             return
         c = snap.decision.get(name) if snap is not None else None
         self.border_title = f"Selected class: {name}"
-        info.update(describe(cls, c, colours, tokens_line))
+        info.show(describe(cls, c, colours, tokens_line))
         self.name_shown = name
         self._plot(snap, name, cls)
 
     def _plot(self, snap: Snapshot | None, name: str, cls: ServiceClass) -> None:
         series = self.history.series(name)
-        key = (name, snap.tick if snap else 0)
-        if series is None or not series.t or key == self._plotted or not self.display:
+        if series is None or not series.t or not self.display:
             return
-        self._plotted = key
+        wall = series.t[-1]
+        if self._plotted is not None and self._plotted[0] == name and wall - self._plotted[1] < PLOT_PERIOD:
+            return  # plots span minutes: redrawing them every other second is plenty, and plotext is costly
+        self._plotted = (name, wall)
         t_end = series.t[-1]
         xs = [t - t_end for t in series.t]
         self.query_one("#plot-weight", TimePlot).set_data(

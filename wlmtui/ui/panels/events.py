@@ -25,13 +25,17 @@ class EventLog(RichLog):
         self.count = 0
 
     def add_events(self, events: Iterable[Event]) -> None:
+        lines = []
         for e in events:
             line = Text(no_wrap=True, overflow="ellipsis")
             line.append(fmt.clock(e.wall), style="dim")
             line.append(f" {e.kind:<8} ", style=f"bold {var(self.app, EVENT_VAR.get(e.kind, 'wlm-idle'))}")
             line.append(e.text, style=var(self.app, "wlm-missing") if e.kind == "error" else "")
-            self.write(line, scroll_end=None)
-            self.count += 1
+            lines.append(line)
+        if lines:
+            # one write per batch: RichLog renders each write, so ten events cost one render
+            self.write(Text("\n", no_wrap=True).join(lines), scroll_end=None)
+            self.count += len(lines)
 
     def note(self, wall: float | None, kind: str, text: str) -> None:
         """A console-side event (save, refused action, keymap problem)."""

@@ -18,6 +18,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from wlmtui.ui import fmt
+from wlmtui.ui.panels.table import ContentTable
 from wlmtui.ui.style import signal_style
 
 COLUMNS: tuple[tuple[str, str, int, bool], ...] = (
@@ -114,7 +115,7 @@ def token_cells(name: str, status: Any, now: float) -> dict[str, tuple[str, str]
     }
 
 
-class TokenTable(DataTable):
+class TokenTable(ContentTable):
     """Shows its cursor only while focused, so the lamps keep their colours."""
 
     def on_focus(self) -> None:
@@ -141,17 +142,18 @@ class TokenPanel(Vertical):
         yield TokenTable(id="tokens-table", cursor_type="row", show_cursor=False)
 
     def on_mount(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.table
         for key, label, width, right in COLUMNS:
             table.add_column(Text(label, justify="right" if right else "left"), width=width, key=key)
         table.display = False
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one("#tokens-table", DataTable)
+    def table(self) -> TokenTable:
+        return self.query_one("#tokens-table", TokenTable)
 
     def restyle(self) -> None:
         self._cells = {name: {} for name in self._cells}
+        self.table.clear_render_cache()
 
     def _styled(self, key: str, text: str, style_key: str) -> Text:
         style = style_key
@@ -169,6 +171,7 @@ class TokenPanel(Vertical):
         for gone in [n for n in self._cells if n not in names]:
             table.remove_row(gone)
             del self._cells[gone]
+        updates = []
         for name in names:
             status = tokens.get(name)
             cells = token_cells(name, status, now) if status is not None else {
@@ -176,16 +179,19 @@ class TokenPanel(Vertical):
                 "signal": ("wait", "dim")}
             old = self._cells.get(name)
             if old is None:
+                table.tokens.update({(name, k): v for k, v in cells.items()})
                 table.add_row(*(self._styled(k, *cells[k]) for k, *_ in COLUMNS), key=name)
                 self._cells[name] = cells
                 continue
             for key, value in cells.items():
                 if old.get(key) != value:
-                    table.update_cell(name, key, self._styled(key, *value))
+                    updates.append((name, key, self._styled(key, *value), value))
                     old[key] = value
+        table.update_cells(updates)
         has_rows = bool(names)
-        table.display = has_rows
-        self.query_one("#tokens-empty", Static).display = not has_rows
+        if table.display != has_rows:
+            table.display = has_rows
+            self.query_one("#tokens-empty", Static).display = not has_rows
         if not has_rows:
             self.query_one("#tokens-empty", Static).update(
                 "No token classes in this policy." if not expected else "Waiting for token data…")
