@@ -391,11 +391,10 @@ class Classifier:
                     self._events_status = f"scan only (proc connector failed: {exc})"
                 return
             for ev in events:
+                # (exits need nothing: the scan forgets vanished PIDs, and a
+                # reused PID is a new identity by its start time)
                 if ev.kind in ("exec", "uid", "gid"):
                     self.on_event(ev.pid, f"{ev.kind} event")
-                elif ev.kind == "exit":
-                    with self._lock:
-                        self._known.pop(ev.pid, None)
                 elif ev.kind == "overrun":
                     self._overrun = True  # events were lost: the next scan rechecks every exe
 
