@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from wlmtui.snapshot import Snapshot
+from wlmtui.ui.panels.tokens import _number, pick
 
 #: ticks kept per series (10 minutes at the default 1 s interval)
 DEFAULT_SIZE = 600
@@ -24,9 +25,11 @@ class ClassSeries:
     pi: deque = field(init=False)
     stall: deque = field(init=False)
     usage: deque = field(init=False)
+    tokens_used: deque = field(init=False)  # token classes: consumed in the window
+    token_rate: deque = field(init=False)  # token classes: burn rate per minute
 
     def __post_init__(self) -> None:
-        for name in ("t", "weight", "pi", "stall", "usage"):
+        for name in ("t", "weight", "pi", "stall", "usage", "tokens_used", "token_rate"):
             setattr(self, name, deque(maxlen=self.size))
 
 
@@ -58,6 +61,13 @@ class History:
             s.pi.append(c.pi)
             s.stall.append(None if m is None or not m.present else m.cpu_stall)
             s.usage.append(None if m is None or not m.present else m.usage)
+            status = snap.tokens.get(c.name)
+            if status is None:
+                s.tokens_used.append(None)
+                s.token_rate.append(None)
+            else:
+                s.tokens_used.append(_number(pick(status, "consumed", "used", "tokens")))
+                s.token_rate.append(_number(pick(status, "rate_per_min", "rate", "consumption_rate")))
 
     def series(self, name: str) -> ClassSeries | None:
         return self.classes.get(name)

@@ -111,6 +111,15 @@ class DetailPanel(Vertical):
         self._plotted = (name, wall)
         t_end = series.t[-1]
         xs = [t - t_end for t in series.t]
+        if cls.is_token:
+            budget = cls.goal.value
+            self.query_one("#plot-weight", TimePlot).set_data(
+                "tokens used", xs, list(series.tokens_used), "wlm-spark", [budget] if budget else [])
+            self.query_one("#plot-pi", TimePlot).set_data("PI (projected)", xs, list(series.pi),
+                                                         "wlm-missing", [1.0])
+            self.query_one("#plot-pressure", TimePlot).set_data(
+                "burn rate /min", xs, list(series.token_rate), "wlm-beating", [])
+            return
         self.query_one("#plot-weight", TimePlot).set_data(
             "weight", xs, list(series.weight), "wlm-spark",
             [cls.min_weight, cls.max_weight] if cls.has_cgroup else [])

@@ -23,13 +23,13 @@ from wlmtui.ui.style import signal_style
 
 COLUMNS: tuple[tuple[str, str, int, bool], ...] = (
     ("lamp", "", 1, False),
-    ("name", "Token class", 10, False),
+    ("name", "Class", 10, False),
     ("signal", "Signal", 6, False),
     ("used", "Used/budget", 11, True),
     ("rate", "Rate", 8, True),
     ("exhausts", "Exhausts", 8, True),
     ("resets", "Resets", 6, True),
-    ("bar", "Used", 6, False),
+    ("bar", "", 6, False),
     ("projected", "Projected", 11, True),
 )
 
@@ -85,7 +85,7 @@ def token_cells(name: str, status: Any, now: float) -> dict[str, tuple[str, str]
         consumed = budget - remaining
     if remaining is None and consumed is not None and budget is not None:
         remaining = budget - consumed
-    rate = _number(pick(status, "rate", "rate_per_min", "consumption_rate", "burn_rate"))
+    rate = _number(pick(status, "rate_per_min", "rate", "consumption_rate", "burn_rate"))
     projected = _number(pick(status, "projected", "projected_consumption"))
     frac = consumed / budget if consumed is not None and budget else None
     exhaust_raw = pick(status, "exhaustion_in", "exhausts_in", "exhaustion_s", "projected_exhaustion", "exhaustion_at")
