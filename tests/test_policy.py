@@ -117,6 +117,11 @@ BROKEN = [
     ("cgroup_root: ../up\nservice_classes:\n  - {name: a, cgroup: a, goal: {type: discretionary}}\n",
      "p.yaml:1: cgroup_root ('../up') escapes the cgroup mount"),
     ("""
+     service_classes:
+       - {name: a, type: token, goal: {target: 1M/month}, pool: p}
+       - {name: b, type: token, goal: {target: 10K/hour}, pool: p}
+     """, "p.yaml:4: service_classes[1].pool ('p') members must share one window: 'b' budgets per hour, 'a' per month"),
+    ("""
      interval: fast
      service_classes:
        - name: a

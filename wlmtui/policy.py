@@ -534,12 +534,12 @@ def parse_policy(text: str, filename: str = "policy.yaml") -> Policy:
                       f"({snode['start']!r}) is not an ISO 8601 time (try '2026-01-05T09:10:00Z')")
     raw_classes = doc.get("service_classes")
     classes: list[ServiceClass] = []
+    seen_names: dict[str, int] = {}
     if raw_classes is None:
         check.add(1, "service_classes", "is missing (a list of service classes)")
     elif not isinstance(raw_classes, list) or not raw_classes:
         check.add(check.key_line(doc, "service_classes", 1), "service_classes", "must be a non-empty list")
     else:
-        seen_names: dict[str, int] = {}
         seen_cgroups: dict[str, str] = {}
         for i, node in enumerate(raw_classes):
             line = check.key_line(raw_classes, i, check.key_line(doc, "service_classes", 1))
@@ -559,6 +559,15 @@ def parse_policy(text: str, filename: str = "policy.yaml") -> Policy:
                               f"({cls.cgroup!r}) is already the cgroup of class {seen_cgroups[cls.cgroup]!r}")
                 seen_cgroups.setdefault(cls.cgroup, cls.name)
             classes.append(cls)
+    pools: dict[str, ServiceClass] = {}
+    for c in classes:
+        if c.is_token and c.pool:
+            first = pools.setdefault(c.pool, c)
+            if (c.goal.window, c.window_tz) != (first.goal.window, first.window_tz):
+                check.add(c.line, f"service_classes[{seen_names[c.name]}].pool",
+                          f"({c.pool!r}) members must share one window: {c.name!r} budgets per "
+                          f"{c.goal.window}{' in ' + c.window_tz if c.window_tz else ''}, {first.name!r} per "
+                          f"{first.goal.window}{' in ' + first.window_tz if first.window_tz else ''}")
     if check.problems:
         raise PolicyError(sorted(check.problems, key=lambda p: p.line))
     # relative token files live in the state directory
