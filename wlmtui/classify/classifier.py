@@ -127,7 +127,9 @@ class ClassifyReport:
         """``(kind, text)`` for the loop's event log: one per move and error."""
         return [("classify", m.describe()) for m in self.moved] + [("error", f"classify: {e}") for e in self.errors]
 
-    def to_json(self) -> dict:
+    def to_json(self, processes: bool = True) -> dict:
+        """Plain types; ``processes=False`` leaves the per-process list out
+        (headless JSON lines: counts, busiest, moves and errors only)."""
         return {
             "time": self.time, "scan_ms": round(self.scan_ms, 3), "scanned": self.scanned, "new": self.new,
             "full": self.full, "events": self.events, "dry_run": self.dry_run, "rules": self.rules,
@@ -135,7 +137,7 @@ class ClassifyReport:
                          "busiest": [p.to_json() for p in c.busiest]} for c in self.classes],
             "moved": [{"pid": m.pid, "exe": m.exe, "class": m.cls, "rule": m.rule, "via": m.via,
                        "dry_run": m.dry_run} for m in self.moved],
-            "processes": [p.to_json() for p in self.processes],
+            "processes": [p.to_json() for p in self.processes] if processes else None,
             "errors": list(self.errors),
         }
 

@@ -31,12 +31,15 @@ EXIT_FAILED, EXIT_CANNOT_RUN, EXIT_NOT_FOUND = 125, 126, 127
 FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2)
 
 
-def make_classifier(policy, backend, *, dry_run: bool = False, events: bool | None = None) -> Classifier | None:
-    """The loop's classifier for ``backend`` (``None`` on the simulated host)."""
+def make_classifier(policy, backend, *, dry_run: bool = False, events: bool | None = None,
+                    detail: bool = True) -> Classifier | None:
+    """The loop's classifier for ``backend`` (``None`` on the simulated host,
+    which has no processes to place). ``events=False`` for ``--once``;
+    ``detail=False`` headless (counts and moves only, no per-process CPU)."""
     placer = placer_for(backend)
     if placer is None:
         return None
-    return Classifier(policy, placer, dry_run=dry_run, events=events)
+    return Classifier(policy, placer, dry_run=dry_run, events=events, detail=detail)
 
 
 def _policy(given: str | None):
