@@ -11,7 +11,26 @@ Modules (imported lazily: ``wlmtui.policy`` imports :mod:`.rules`):
 * :mod:`.sticky` — hand placements (``wlmtui run``, the console) the
   classifier leaves alone;
 * :mod:`.connector` — the Linux proc connector (exec events);
-* :mod:`.cli` — ``wlmtui classify`` and ``wlmtui run``.
+* :mod:`.cli` — ``wlmtui classify`` and ``wlmtui run``;
+* :mod:`.commands` — :class:`MoveProcess`, the console's move key.
+
+In the control loop (``ControlLoop(..., classifier=make_classifier(policy,
+backend, dry_run=..., events=False if once else None, detail=console))``):
+
+* adopting a policy (load, reload, edit): ``classifier.reconfigure(policy)``
+  — the next tick reclassifies every process;
+* each tick, before sampling: ``report = classifier.tick(wall_now)``; add
+  ``report.event_lines()`` to the tick's events and publish ``report`` in
+  the snapshot (``report.to_json(processes=False)`` in headless JSON);
+* a queued :class:`MoveProcess`: ``kind, text = apply_move(classifier, c)``
+  → an event;
+* ``classifier.close()`` when the loop closes (stops the connector thread).
+
+For the console, :class:`ClassifyReport` (frozen) carries per class
+(``classes``: :class:`ClassCount` — ``name``, ``count``, ``busiest``) and
+per process (``processes``: :class:`ProcessInfo` — ``pid``, ``start``,
+``exe``, ``cmdline``, ``cls`` where it is, ``want`` where the rules put it,
+``rule`` and ``where`` (policy file:line), ``sticky``, ``state``, ``cpu``).
 """
 
 from __future__ import annotations
