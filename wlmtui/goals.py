@@ -36,6 +36,38 @@ def clamp_pi(pi: float) -> float:
     return min(PI_CEIL, max(PI_FLOOR, pi))
 
 
+#: z/OS response-time buckets, as fractions of the goal (the last is open-ended)
+BUCKETS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 2.0, 4.0)
+
+
+def bucket_counts(values: list[float], goal: float) -> list[int]:
+    """Completions per bucket (``len(BUCKETS) + 1`` counts, the last beyond 400 %)."""
+    counts = [0] * (len(BUCKETS) + 1)
+    for v in values:
+        ratio = v / goal
+        for i, edge in enumerate(BUCKETS):
+            if ratio <= edge:
+                counts[i] += 1
+                break
+        else:
+            counts[-1] += 1
+    return counts
+
+
+def bucket_pi(values: list[float], goal: float, pct: float) -> float:
+    """The percentile PI by z/OS's method: the upper edge (as a fraction of the
+    goal) of the bucket in which the ``pct``-th percentile completion falls.
+    Beyond the last bucket the exact ratio is used, so severity still shows."""
+    counts = bucket_counts(values, goal)
+    need = pct / 100.0 * len(values)
+    running = 0
+    for edge, count in zip(BUCKETS, counts):
+        running += count
+        if running >= need:
+            return edge
+    return max(BUCKETS[-1], percentile(values, pct) / goal)
+
+
 def percentile(values: list[float], pct: float) -> float:
     """Nearest-rank percentile of a non-empty list."""
     ordered = sorted(values)
@@ -90,16 +122,18 @@ def performance(cls: ServiceClass, m: ClassMeasure | None, rt_values: list[float
         if len(values) >= MIN_SAMPLES:
             if goal.percentile:
                 measured = percentile(values, goal.percentile)
+                pi = bucket_pi(values, goal.value, goal.percentile)
                 label = f"p{goal.percentile:g}"
             else:
                 measured = sum(values) / len(values)
+                pi = measured / goal.value
                 label = "avg"
-            return Performance(clamp_pi(measured / goal.value), "rt-measured", measured,
+            return Performance(clamp_pi(pi), "rt-measured", measured,
                                f"{label} {measured * 1000:.0f}ms of {len(values)} vs goal {goal.value * 1000:.0f}ms")
         return _psi_proxy(cls, m, f" (only {len(values)} transactions)" if values else "")
     if goal.type == "throughput":
-        if m.rt_samples and dt > 0:
-            rate = len(m.rt_samples) / dt
+        if m.completions and dt > 0:
+            rate = m.completions / dt
             return Performance(clamp_pi(goal.value / rate), "completions", rate,
                                f"{rate:.2f}/s vs goal {goal.value:.2f}/s")
         return _psi_proxy(cls, m, " (no completions reported)")

@@ -50,6 +50,8 @@ class RawSample:
     classes: Mapping[str, CgroupCounters | None]
     system: Mapping[str, PressureLine] = field(default_factory=dict)
     transactions: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    completions: Mapping[str, int] = field(default_factory=dict)  # good completions, when more than sampled
+    failed: Mapping[str, int] = field(default_factory=dict)  # aborted / failed transactions
     errors: tuple[str, ...] = ()
 
 
@@ -65,10 +67,23 @@ class ClassMeasure:
     io_stall: float = 0.0
     velocity: float | None = None  # None: idle, nothing to judge
     rt_samples: tuple[float, ...] = ()  # response times (s) completed this interval
+    completions: int = 0  # good completions this interval (≥ len(rt_samples))
+    failed: int = 0  # aborted or failed transactions this interval
 
     @property
     def idle(self) -> bool:
         return self.velocity is None
+
+    def delay_shares(self) -> dict[str, float]:
+        """Why the class waits: each resource's share of its stall time.
+
+        CPU stall is what weights can fix; memory and I/O stall they cannot.
+        Empty when the class did not stall at all.
+        """
+        total = self.cpu_stall + self.mem_stall + self.io_stall
+        if total <= 0:
+            return {}
+        return {"cpu": self.cpu_stall / total, "memory": self.mem_stall / total, "io": self.io_stall / total}
 
 
 @dataclass(frozen=True, slots=True)

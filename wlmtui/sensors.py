@@ -21,11 +21,12 @@ def _delta(cur: int, prev: int) -> int:
 
 
 def class_measure(prev: CgroupCounters | None, cur: CgroupCounters | None, dt: float,
-                  rt: tuple[float, ...] = ()) -> ClassMeasure:
+                  rt: tuple[float, ...] = (), completions: int | None = None, failed: int = 0) -> ClassMeasure:
+    done = len(rt) if completions is None else max(completions, len(rt))
     if cur is None:
-        return ClassMeasure(present=False, rt_samples=rt)
+        return ClassMeasure(present=False, rt_samples=rt, completions=done, failed=failed)
     if prev is None or dt <= 0:
-        return ClassMeasure(rt_samples=rt)
+        return ClassMeasure(rt_samples=rt, completions=done, failed=failed)
     d_use = _delta(cur.usage_us, prev.usage_us)
     d_cpu = _delta(cur.cpu_some_us, prev.cpu_some_us)
     d_mem = _delta(cur.mem_some_us, prev.mem_some_us)
@@ -43,6 +44,8 @@ def class_measure(prev: CgroupCounters | None, cur: CgroupCounters | None, dt: f
         io_stall=min(1.0, d_io / wall_us),
         velocity=velocity,
         rt_samples=rt,
+        completions=done,
+        failed=failed,
     )
 
 
@@ -65,7 +68,8 @@ def derive(prev: RawSample | None, cur: RawSample) -> Observation:
     dt = cur.t - prev.t if prev is not None else 0.0
     classes = {
         name: class_measure(prev.classes.get(name) if prev else None, counters, dt,
-                            tuple(cur.transactions.get(name, ())))
+                            tuple(cur.transactions.get(name, ())), cur.completions.get(name),
+                            cur.failed.get(name, 0))
         for name, counters in cur.classes.items()
     }
     system = {

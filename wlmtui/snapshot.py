@@ -66,7 +66,9 @@ class Snapshot:
                     "cpu_full": round(m.cpu_full, 4), "mem_stall": round(m.mem_stall, 4),
                     "io_stall": round(m.io_stall, 4),
                     "velocity": None if m.velocity is None else round(m.velocity, 2),
-                    "transactions": len(m.rt_samples),
+                    "transactions": m.completions,
+                    "failed": m.failed,
+                    "delay": {k: round(v, 3) for k, v in m.delay_shares().items()},
                 },
                 "token": tok.to_json() if tok is not None and hasattr(tok, "to_json") else None,
             })

@@ -146,7 +146,9 @@ class SimHost(Backend):
             "memory": PressureLine(0, 0),
             "io": PressureLine(0, 0),
         }
-        return RawSample(t=now, classes=counters, system=system, transactions=transactions)
+        return RawSample(t=now, classes=counters, system=system,
+                         transactions={n: v for n, (v, _) in transactions.items()},
+                         completions={n: k for n, (_, k) in transactions.items()})
 
     def read_weight(self, name: str) -> int | None:
         c = self.classes.get(name)
@@ -164,7 +166,7 @@ class SimHost(Backend):
         self.classes[name].present = False
 
     # -- the model ------------------------------------------------------------
-    def _advance(self, t: float, dt: float) -> dict[str, tuple[float, ...]]:
+    def _advance(self, t: float, dt: float) -> dict[str, tuple[tuple[float, ...], int]]:
         live = {n: c for n, c in self.classes.items() if c.present and n in self._cgroups}
         demand = {n: step_value(c.spec.demand, t, c.spec.period) for n, c in live.items()}
         # queued work is worked off within about a second when CPU allows
@@ -173,7 +175,7 @@ class SimHost(Backend):
         busy = sum(alloc.values()) / self.cpus if self.cpus else 0.0
         weights = {n: float(c.weight) for n, c in live.items()}
         any_waiting = False
-        transactions: dict[str, tuple[float, ...]] = {}
+        transactions: dict[str, tuple[tuple[float, ...], int]] = {}
         for n, c in live.items():
             a, w = alloc[n], want[n]
             c.usage_us += a * dt * 1e6
@@ -192,17 +194,18 @@ class SimHost(Backend):
         self._agents(t, dt)
         return transactions
 
-    def _responses(self, c: _SimClass, demand: float, capacity: float, dt: float) -> tuple[float, ...]:
+    def _responses(self, c: _SimClass, demand: float, capacity: float, dt: float) -> tuple[tuple[float, ...], int]:
+        """Response times of a random subset of this interval's completions, and their count."""
         service = c.spec.service_ms / 1000.0
         if demand <= 0 or service <= 0:
-            return ()
+            return (), 0
         rate = demand / service  # requests per second
         count = self._poisson(rate * dt)
         if count == 0:
-            return ()
+            return (), 0
         util = min(0.98, demand / capacity) if capacity > 0 else 0.98
         mean = service / (1.0 - util) + (c.backlog / capacity if capacity > 0 else 10.0)
-        return tuple(self.rng.expovariate(1.0 / mean) for _ in range(min(count, MAX_SAMPLES)))
+        return tuple(self.rng.expovariate(1.0 / mean) for _ in range(min(count, MAX_SAMPLES))), count
 
     def _poisson(self, lam: float) -> int:
         if lam > 30:
