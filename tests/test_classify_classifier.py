@@ -120,7 +120,7 @@ def test_exec_of_a_known_process_reclassifies_it():
     assert placer.moves == []
     t.exec(shell, "/usr/sbin/nginx", "nginx -g daemon off;")
     report = clf.tick(1)
-    assert placer.moves == [(shell, "web")] and report.moved[0].via == "exec"
+    assert placer.moves == [(shell, "web")] and report.moved[0].via == "rescan"
 
 
 def test_exec_event_places_at_once_without_a_tick():
@@ -357,3 +357,27 @@ def test_parents_before_children_in_one_tick():
     store.mark(parent, t.procs[parent].start, None, "wlmtui run (wrapper)")
     clf.tick(0)
     assert placer.moves == []  # the child inherited stickiness although it was listed first
+
+
+def test_a_run_process_matching_no_rule_is_sticky_and_so_are_its_children():
+    clf, t, placer, store = make()
+    make_ = t.spawn("/usr/bin/make")  # `wlmtui run --class web -- make`, seen before its record
+    clf.tick(0)
+    store.mark(make_, t.procs[make_].start, "web", "wlmtui run")
+    clf.tick(1)
+    gcc = t.spawn("/usr/bin/gcc", cmdline="gcc -c x.c", euid=1000, ppid=make_)  # matches batch
+    report = clf.tick(2)
+    assert placer.moves == []
+    info = {p.pid: p for p in report.processes}
+    assert info[make_].sticky and info[gcc].sticky and info[gcc].state == f"sticky (child of {make_})"
+
+
+def test_exec_event_of_a_run_process_sees_its_fresh_record():
+    clf, t, placer, store = make()
+    clf.tick(0)
+    pid = t.spawn("/usr/bin/make")  # matches no rule; its record was written just before exec
+    store.mark(pid, t.procs[pid].start, "batch", "wlmtui run")
+    clf.on_event(pid)
+    child = t.spawn("/usr/sbin/nginx", ppid=pid)
+    clf.on_event(child)
+    assert placer.moves == []

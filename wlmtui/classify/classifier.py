@@ -92,7 +92,7 @@ class Move(NamedTuple):
     exe: str
     cls: str
     rule: str | None  # None for a sticky placement (console)
-    via: str  # scan | policy (load/reload) | exec | exec event | uid event | gid event | console | unpin
+    via: str  # scan | policy (load/reload) | rescan (exe changed) | exec/uid/gid event | console | unpin
     dry_run: bool = False
 
     def describe(self) -> str:
@@ -413,6 +413,9 @@ class Classifier:
                 e = self._new_entry(pid, st, self.procs.token(pid))
             if e.kind != PROC:
                 return
+            key = (pid, st.start)
+            if key not in self._sticky_records and key not in self._pinned and self.sticky.contains(*key):
+                self._load_sticky(self._pending)  # just started by `wlmtui run`
             self._evaluate(e, self._sticky_records, via, self._pending)
 
     # -- the tick
@@ -461,7 +464,8 @@ class Classifier:
             if e.kind == OUT:
                 continue
             scanned += 1
-            if e.kind == PROC and (full or (exec_check and procs.exe(pid) != e.exe)):
+            if e.kind == PROC and (full or (exec_check and procs.exe(pid) != e.exe)
+                                   or (sticky and not e.sticky and (pid, e.start) in sticky)):
                 recheck.append(e)
         fresh.sort()
         new = 0
@@ -477,7 +481,7 @@ class Classifier:
                 self._evaluate(e, sticky, "policy" if full else "scan", out)
         for e in recheck:
             if self._known.get(e.pid) is e:
-                self._evaluate(e, sticky, "policy" if full else "exec", out)
+                self._evaluate(e, sticky, "policy" if full else "rescan", out)
         if not self.dry_run:
             self._prune_sticky(sticky, alive)
         return scanned, new
