@@ -6,9 +6,7 @@ ticks and draws the result, so every run sees the same numbers.
 
 from __future__ import annotations
 
-import asyncio
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from wlmtui.loop import ControlLoop
 from wlmtui.backends.sim import SimHost
 from wlmtui.policy import load_policy
 from wlmtui.ui import fmt
-from wlmtui.ui.app import WlmApp, run_console
+from wlmtui.ui.app import WlmApp
 from wlmtui.ui.commands import palette_commands
 from wlmtui.ui.modals.confirm import ConfirmScreen
 from wlmtui.ui.modals.diff import DiffScreen
@@ -80,7 +78,7 @@ async def test_panels_show_the_snapshot_after_ticks(tmp_path):
         assert "demo-host" in header and "tick 10" in header and "simulated" in header
         assert "demo policy (no file)" in header and "14:13:30" in header
         events = app.query_one(EventLog)
-        assert events.count == 1 + sum(1 for _ in app.history.t and [])  or events.count >= 1
+        assert events.count >= 1
         log_text = "\n".join(line.text for line in events.lines)
         assert "interactive 100→200: receiver" in log_text
         assert app.selected == "interactive"
@@ -473,3 +471,48 @@ async def test_a_backlog_of_snapshots_is_drawn_once_and_fully_recorded(tmp_path)
         assert drawn == [5]
         assert len(app.history.t) == 5
         assert app.snapshot.tick == 5
+
+
+async def test_a_token_class_is_edited_and_saved(tmp_path):
+    path = write_policy(tmp_path)
+    app = file_app(path, tokens=FakeTokens({"agents": FakeStatus()}))
+    async with app.run_test(size=SIZE) as pilot:
+        app.advance(1)
+        app.select_class("agents")
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, EditScreen)
+        assert "kp" not in app.screen.initial and app.screen.initial["budget"] == "10000/hour"
+        await set_field(pilot, "budget", "lots")
+        assert app.screen.query_one("#apply", Button).disabled
+        await set_field(pilot, "budget", "25K/hour")
+        await set_field(pilot, "pool", "team")
+        await pilot.press("enter")
+        await pilot.pause()
+        snap = app.advance(1)
+        assert snap.policy.get("agents").goal.value == 25000 and snap.policy.get("agents").pool == "team"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        text = path.read_text()
+        assert "    budget: 25K/hour" in text and "    pool: team" in text
+        assert "# per calendar hour" in text
+
+
+async def test_a_crashing_loop_is_reported_not_fatal(tmp_path):
+    app = demo_app(tmp_path)
+
+    def broken(stop, publish):
+        raise RuntimeError("sensor exploded")
+
+    app.loop.run = broken
+    app.autostart = True
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(50):
+            await pilot.pause(0.02)
+            if app.loop_error:
+                break
+        assert app.loop_error == "RuntimeError: sensor exploded"
+        assert "LOOP STOPPED" in app.query_one(HeaderPanel).render().plain
+        assert app.is_running
