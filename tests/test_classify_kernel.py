@@ -107,10 +107,18 @@ def test_processes_land_in_their_classes_reload_moves_them_sticky_and_unmatched_
         assert wait_for(lambda: _child_exe(run.pid) == str(tmp_path / websrv)), "wlmtui run did not start its child"
         sticky = _children(run.pid)[0]
         assert in_class(kc, sticky, "batch")
+        # a shell started by hand in batch, whose child matches web's rule: the child is sticky too
+        shell_run = spawn(kc, [sys.executable, "-m", "wlmtui", "run", "--class", "batch", "--policy",
+                               str(policy_file), "--", "/bin/sh", "-c", f"{tmp_path / websrv} 600; :"], cwd=ROOT)
+        assert wait_for(lambda: _children(run_child(shell_run.pid))), "the shell did not start its child"
+        shell = run_child(shell_run.pid)
+        grandchild = _children(shell)[0]
+        assert wait_for(lambda: _exe(grandchild) == str(tmp_path / websrv))
         before = {p.pid: cgroups_of(p.pid) for p in (unmatched, run)}
 
         scope = AllowSet()
-        for pid in (web.pid, batch.pid, tagged.pid, user.pid, unmatched.pid, run.pid, sticky):
+        for pid in (web.pid, batch.pid, tagged.pid, user.pid, unmatched.pid, run.pid, sticky,
+                    shell_run.pid, shell, grandchild):
             scope.add(pid)
         backend = select_backend(None, policy)
         placer = placer_for(backend)
@@ -124,13 +132,15 @@ def test_processes_land_in_their_classes_reload_moves_them_sticky_and_unmatched_
             assert in_class(kc, tagged.pid, "tagged")
             assert in_class(kc, user.pid, "users")
             assert in_class(kc, sticky, "batch")
+            assert in_class(kc, shell, "batch") and in_class(kc, grandchild, "batch")
             assert {p.pid: cgroups_of(p.pid) for p in (unmatched, run)} == before
             moved = {m.pid: m.cls for m in first.moved}
             assert moved == {web.pid: "web", batch.pid: "batch", tagged.pid: "tagged", user.pid: "users"}
             counts = {c.name: c.count for c in clf.last.classes}
-            assert counts == {"web": 1, "batch": 2, "tagged": 1, "users": 1}
+            assert counts == {"web": 1, "batch": 4, "tagged": 1, "users": 1}
             info = {p.pid: p for p in clf.last.processes}
             assert info[sticky].sticky and info[sticky].state == "sticky (wlmtui run)"
+            assert info[grandchild].sticky and info[grandchild].state == f"sticky (child of {shell})"
             assert info[web.pid].rule == f"web#1 exe={websrv}" and info[web.pid].state == "moved"
 
             # edit the rules (web's exe rule and tagged's tag rule swap classes) and reload
@@ -140,13 +150,15 @@ def test_processes_land_in_their_classes_reload_moves_them_sticky_and_unmatched_
             assert report.full
             assert in_class(kc, web.pid, "tagged") and in_class(kc, tagged.pid, "web")
             assert in_class(kc, batch.pid, "batch") and in_class(kc, user.pid, "users")
-            assert in_class(kc, sticky, "batch")
+            assert in_class(kc, sticky, "batch") and in_class(kc, grandchild, "batch")
             assert {p.pid: cgroups_of(p.pid) for p in (unmatched, run)} == before
             assert {m.pid: m.cls for m in report.moved} == {web.pid: "tagged", tagged.pid: "web"}
         finally:
             clf.close()
             run.send_signal(signal.SIGTERM)  # forwarded to the child; the wrapper exits 143
             assert run.wait(timeout=10) == 128 + signal.SIGTERM
+            os.kill(grandchild, signal.SIGKILL)  # the shell then runs `:` and ends, and its wrapper
+            assert shell_run.wait(timeout=10) == 0
         assert not os.listdir(tmp_path / "state" / "sticky")
 
 
@@ -191,6 +203,18 @@ def _children(pid: int) -> list[int]:
             return [int(x) for x in fh.read().split()]
     except OSError:
         return []
+
+
+def run_child(pid: int) -> int:
+    children = _children(pid)
+    return children[0] if children else -1
+
+
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
 
 
 def _child_exe(pid: int) -> str | None:
