@@ -16,7 +16,7 @@ MAX_LINES = 2000
 
 class EventLog(RichLog):
     DEFAULT_CSS = """
-    EventLog { height: 1fr; }
+    EventLog { height: 1fr; overflow-x: hidden; scrollbar-size-vertical: 1; }
     """
 
     def __init__(self, **kw):
