@@ -305,7 +305,7 @@ def bench_real(sleepers: int, rounds: int, samples: int) -> dict:
         # -- every process on the host, dry run (reads only)
         dry_full, dry_steady = [], []
         for _ in range(rounds):
-            clf = Classifier(policy, RecordingPlacer(), events=False, dry_run=True)
+            clf = Classifier(policy, RecordingPlacer(), events=False, dry_run=True, detail=False)
             t0 = time.perf_counter()
             report = clf.tick()
             dry_full.append((time.perf_counter() - t0) * 1000)
