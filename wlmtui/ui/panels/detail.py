@@ -3,9 +3,15 @@ gains, and plots of weight, PI and pressure over the last minutes."""
 
 from __future__ import annotations
 
+import re
+
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.strip import Strip
 from textual.widget import Widget
 from textual_plotext import PlotextPlot
 
@@ -142,21 +148,28 @@ class TimePlot(PlotextPlot):
         self._data: tuple | None = None
         self._version = 0
         self._cache_key: tuple | None = None
-        self._cached = None
+        self._cached: list[Strip] | None = None
 
     def set_data(self, title: str, xs: list[float], ys: list, colour_var: str, hlines: list[float]) -> None:
         self._data = (title, xs, ys, colour_var, hlines)
         self._version += 1
         self.refresh()
 
-    def render(self):
-        key = (self._version, self.size, self.app.theme)
-        if key == self._cache_key and self._cached is not None:
-            return self._cached
-        self._draw()
-        self._cached = super().render()
-        self._cache_key = key
-        return self._cached
+    def render_line(self, y: int) -> Strip:
+        """Line API: the built plot is kept as strips, so a repaint costs nothing."""
+        width, height = self.size
+        key = (self._version, width, height, self.app.theme)
+        if key != self._cache_key or self._cached is None:
+            self._draw()
+            plt = self.plt
+            plt.plotsize(width, height)
+            plt._set_size(width, height)  # as PlotextPlot.render does (textual-plotext issue 5)
+            plt.theme(self._get_plotext_theme_name(self.app.theme))
+            self._cached = ansi_strips(plt.build(), width)
+            self._cache_key = key
+        if y < len(self._cached):
+            return self._cached[y]
+        return Strip.blank(width, self.rich_style)
 
     def _draw(self) -> None:
         plt = self.plt
@@ -176,6 +189,64 @@ class TimePlot(PlotextPlot):
                     plt.hline(y, color="gray")
         span = -xs[0] if xs else 0
         plt.xlabel(f"last {fmt.duration(span)}" if span else "")
+
+
+_SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+def _sgr(params: str, fg, bg, bold: bool):
+    """Apply one SGR sequence (the few plotext writes) to the current colours."""
+    codes = [int(c) for c in params.split(";") if c] or [0]
+    i = 0
+    while i < len(codes):
+        c = codes[i]
+        if c == 0:
+            fg, bg, bold = None, None, False
+        elif c == 1:
+            bold = True
+        elif c in (38, 48) and i + 1 < len(codes):
+            if codes[i + 1] == 5 and i + 2 < len(codes):
+                colour = Color.from_ansi(codes[i + 2])
+                i += 2
+            elif codes[i + 1] == 2 and i + 4 < len(codes):
+                colour = Color.from_rgb(*codes[i + 2:i + 5])
+                i += 4
+            else:
+                colour = None
+            if c == 38:
+                fg = colour
+            else:
+                bg = colour
+        elif c == 39:
+            fg = None
+        elif c == 49:
+            bg = None
+        i += 1
+    return fg, bg, bold
+
+
+def ansi_strips(text: str, width: int) -> list[Strip]:
+    """Plotext's ANSI picture as strips, without Rich's general ANSI decoder."""
+    styles: dict[tuple, Style] = {}
+    strips = []
+    for line in text.split("\n"):
+        segments = []
+        fg = bg = None
+        bold = False
+        pos = 0
+        for m in _SGR.finditer(line):
+            if m.start() > pos:
+                key = (fg, bg, bold)
+                style = styles.get(key)
+                if style is None:
+                    style = styles[key] = Style(color=fg, bgcolor=bg, bold=bold or None)
+                segments.append(Segment(line[pos:m.start()], style))
+            fg, bg, bold = _sgr(m.group(1), fg, bg, bold)
+            pos = m.end()
+        if pos < len(line):
+            segments.append(Segment(line[pos:], styles.get((fg, bg, bold)) or Style(color=fg, bgcolor=bg)))
+        strips.append(Strip(segments).adjust_cell_length(width))
+    return strips
 
 
 def thin(points: list[tuple[float, float]], most: int) -> list[tuple[float, float]]:
