@@ -199,6 +199,9 @@ def main(argv: list[str] | None = None) -> int:
             from wlmtui.tokens.cli import run_tokens
 
             return run_tokens(argv[1:])
+        if argv and argv[0] == "arm":
+            from wlmtui.arm.cli import run_arm
+            return run_arm(argv[1:])
         return run_main(argv)
     except UsageError as exc:
         return fail(str(exc))
