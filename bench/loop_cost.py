@@ -19,15 +19,19 @@ Goal: tick ≤ 3 × floor. Each round times the floor and the tick back to
 back; every figure is the best of the rounds (on a shared host preemption
 only ever adds time), and the median of the per-round ratios is shown beside.
 
-The class cgroups are empty (idle), so the controllers hold; ``decide (busy)``
+``sense, proposed parser`` times a prototype of the parsing fix proposed in
+BENCHMARKS.md on the same descriptors (:func:`proposed_sense`; not wlmtui's
+code). The class cgroups are empty (idle), so the controllers hold; ``decide (busy)``
 times ``Engine.tick`` on a synthetic observation in which every class is busy
 and a third of them miss their goal, to show the decide cost when it works.
 
 **Headless CPU**: ``python -m wlmtui --no-ui POLICY`` with 20 classes at a 1 s
 interval as a subprocess; its CPU time (``/proc/PID/task/*/schedstat``) from
 the first tick over ``--duration`` seconds. Goal < 0.5 % of a core. Beside
-it: an idle Python process waking at the same cadence (the interpreter's own
-floor) and the pread floor of 20 classes per second.
+it, over the same window: an idle Python process waking at the same cadence
+(the interpreter's own floor), the pread floor of 20 classes per second, and
+the host's steal time (on a VM, task run time grows when the hypervisor
+takes the vCPU away).
 """
 
 from __future__ import annotations
@@ -142,6 +146,31 @@ def use_real(force_fake: bool) -> tuple[bool, str]:
 
 # ---------------------------------------------------------------- tick cost
 
+def _total(data: bytes, start: int = 0) -> tuple[int, int]:
+    i = data.index(b"total=", start)
+    j = data.index(b"\n", i)
+    return int(data[i + 6:j]), j
+
+
+def proposed_sense(fds: list[int]) -> list[tuple[int, int, int, int, int, int, int]]:
+    """A prototype of the parsing fix proposed in BENCHMARKS.md (not wlmtui's
+    code): ``usage_usec`` from cpu.stat's first line, and only the two
+    ``total=`` integers of each pressure file, parsed from bytes. Same
+    preads as the floor, same counters as ``CgroupCounters``."""
+    out = []
+    for k in range(0, len(fds), 4):
+        stat = os.pread(fds[k], 4096, 0)
+        usage = int(stat[11:stat.index(b"\n")]) if stat.startswith(b"usage_usec ") else -1
+        row = [usage]
+        for fd in fds[k + 1:k + 4]:
+            data = os.pread(fd, 4096, 0)
+            some, end = _total(data)
+            full = _total(data, end)[0] if b"full" in data[end:end + 6] else 0
+            row += [some, full]
+        out.append(tuple(row))
+    return out
+
+
 def _busy_observation(names: list[str]):
     from wlmtui.observation import ClassMeasure, Observation
 
@@ -175,7 +204,7 @@ def tick_cost(n: int, real: bool, rounds: int, budget_s: float) -> dict:
             one = time.perf_counter() - started
             k = max(3, int(budget_s / max(one, 1e-6)))
             busy = _busy_observation(names)
-            per = {"floor": [], "step": [], "sense": [], "decide_busy": [], "ratio": []}
+            per = {"floor": [], "step": [], "sense": [], "decide_busy": [], "proposed": [], "ratio": []}
             for _ in range(rounds):
                 t0 = time.perf_counter()
                 for _ in range(k):
@@ -194,12 +223,16 @@ def tick_cost(n: int, real: bool, rounds: int, budget_s: float) -> dict:
                     clock.advance(1.0)
                     loop.engine.tick(busy, clock())
                 t4 = time.perf_counter()
+                for _ in range(k):
+                    proposed_sense(fds)
+                t5 = time.perf_counter()
                 scale = 1e6 / (k * n)
                 floor, step = (t1 - t0) * scale, (t2 - t1) * scale
                 per["floor"].append(floor)
                 per["step"].append(step)
                 per["sense"].append((t3 - t2) * scale)
                 per["decide_busy"].append((t4 - t3) * scale)
+                per["proposed"].append((t5 - t4) * scale)
                 per["ratio"].append(step / floor)
         finally:
             for fd in fds:
@@ -305,41 +338,67 @@ IDLE_TICKER = ("import sys, time\n"
                "    print('tick', flush=True)\n")
 
 
-def _measure_process(argv: list[str], duration: float, first_line_is_header: bool, env=None,
-                     spawn=None) -> dict:
-    """Start ``argv``, wait for its first tick line, then measure its CPU over ``duration``."""
-    proc = (spawn or subprocess.Popen)(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                       cwd=ROOT, env=env)
-    lines: list[tuple[float, str]] = []
-    first = threading.Event()
+class _Watched:
+    """A started process whose stdout is drained; ``first`` is set at its first tick line."""
 
-    def reader():
-        for i, line in enumerate(proc.stdout):
-            lines.append((time.monotonic(), line))
-            if i >= (1 if first_line_is_header else 0):
-                first.set()
-        first.set()
+    def __init__(self, argv: list[str], first_line_is_header: bool, env=None, spawn=None):
+        self.argv = argv
+        self.proc = (spawn or subprocess.Popen)(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                                cwd=ROOT, env=env)
+        self.lines: list[float] = []
+        self.first = threading.Event()
+        skip = 1 if first_line_is_header else 0
 
-    th = threading.Thread(target=reader, daemon=True)
-    th.start()
-    try:
-        if not first.wait(timeout=30) or proc.poll() is not None:
-            raise RuntimeError(f"{argv[2:5]} did not start: {proc.stderr.read() if proc.poll() is not None else ''}")
-        cpu0, t0 = proc_cpu_seconds(proc.pid), time.monotonic()
-        time.sleep(duration)
-        cpu1, t1 = proc_cpu_seconds(proc.pid), time.monotonic()
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited early: {proc.stderr.read()}")
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
+        def reader():
+            for i, _line in enumerate(self.proc.stdout):
+                self.lines.append(time.monotonic())
+                if i >= skip:
+                    self.first.set()
+            self.first.set()
+
+        threading.Thread(target=reader, daemon=True).start()
+
+    def check(self) -> None:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{' '.join(self.argv[1:4])} exited ({self.proc.returncode}): {self.proc.stderr.read()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
         try:
-            proc.wait(timeout=10)
+            self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    return {"cpu_s": cpu1 - cpu0, "wall_s": t1 - t0, "startup_cpu_s": cpu0,
-            "pct": 100.0 * (cpu1 - cpu0) / (t1 - t0), "lines": sum(1 for t, _ in lines if t0 <= t <= t1)}
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _steal_and_total() -> tuple[int, int]:
+    """Host-wide (steal, total) jiffies from /proc/stat."""
+    with open("/proc/stat", encoding="ascii") as fh:
+        fields = [int(x) for x in fh.readline().split()[1:]]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def measure_together(watched: list[_Watched], duration: float) -> tuple[list[dict], float]:
+    """CPU of every process over one common window (so they share the host's noise),
+    and the host's steal time over it (a VM's vCPU time taken by the hypervisor)."""
+    for w in watched:
+        if not w.first.wait(timeout=30):
+            w.check()
+            raise RuntimeError(f"{' '.join(w.argv[1:4])} printed no tick in 30 s")
+        w.check()
+    s0, j0 = _steal_and_total()
+    t0 = time.monotonic()
+    cpu0 = [proc_cpu_seconds(w.proc.pid) for w in watched]
+    time.sleep(duration)
+    cpu1 = [proc_cpu_seconds(w.proc.pid) for w in watched]
+    t1 = time.monotonic()
+    s1, j1 = _steal_and_total()
+    for w in watched:
+        w.check()
+    out = [{"cpu_s": b - a, "wall_s": t1 - t0, "startup_cpu_s": a, "pct": 100.0 * (b - a) / (t1 - t0),
+            "lines": sum(1 for t in w.lines if t0 <= t <= t1)} for w, a, b in zip(watched, cpu0, cpu1)]
+    return out, 100.0 * (s1 - s0) / max(1, j1 - j0)
 
 
 def headless_cpu(n: int, duration: float, real: bool, floor_us_per_class: float | None) -> dict:
@@ -354,15 +413,20 @@ def headless_cpu(n: int, duration: float, real: bool, floor_us_per_class: float 
         if real:
             bc = tree.bc  # type: ignore[attr-defined]
             spawn = lambda argv, **kw: bc.spawn(argv, **kw)  # noqa: E731 - tracked: killed on cleanup
-        wl = _measure_process([sys.executable, "-m", "wlmtui", "--no-ui", policy, *tree.cli], duration,
-                              first_line_is_header=True, env=env, spawn=spawn)
-        idle = _measure_process([sys.executable, "-c", IDLE_TICKER], duration, first_line_is_header=True,
-                                spawn=spawn)
+        watched = []
+        try:
+            watched.append(_Watched([sys.executable, "-m", "wlmtui", "--no-ui", policy, *tree.cli],
+                                    first_line_is_header=True, env=env, spawn=spawn))
+            watched.append(_Watched([sys.executable, "-c", IDLE_TICKER], first_line_is_header=True, spawn=spawn))
+            (wl, idle), steal = measure_together(watched, duration)
+        finally:
+            for w in watched:
+                w.stop()
     ticks = round(wl["lines"] / n) if n else 0
     floor_pct = None if floor_us_per_class is None else floor_us_per_class * n / 1e6 * 100.0
     return {"classes": n, "interval_s": 1.0, "duration_s": duration, "tree": tree.kind,
             "wlmtui_pct": wl["pct"], "wlmtui_cpu_s": wl["cpu_s"], "startup_cpu_s": wl["startup_cpu_s"],
-            "ticks": ticks, "idle_python_pct": idle["pct"], "pread_floor_pct": floor_pct,
+            "ticks": ticks, "idle_python_pct": idle["pct"], "pread_floor_pct": floor_pct, "host_steal_pct": steal,
             "pass": wl["pct"] < HEADLESS_GOAL_PCT}
 
 
@@ -370,20 +434,22 @@ def headless_cpu(n: int, duration: float, real: bool, floor_us_per_class: float 
 
 def format_tick_table(results: list[dict]) -> str:
     rows = [[r["classes"], r["tree"], f"{r['floor']:.2f}", f"{r['step']:.2f}", f"{r['sense']:.2f}",
+             f"{r['proposed']:.2f} ({r['proposed'] / r['floor']:.1f}×)",
              f"{r['step'] - r['sense']:.2f}", f"{r['decide_busy']:.2f}",
              f"{r['ratio']:.1f}× (median of rounds {r['ratio_median']:.1f}×)", verdict(r["pass"])]
             for r in results]
-    return table(["classes", "tree", "floor µs/class", "tick µs/class", "sense", "decide+act+snapshot",
+    return table(["classes", "tree", "floor µs/class", "tick µs/class", "sense", "sense, proposed parser",
+                  "decide+act+snapshot",
                   "decide (busy)", "tick / floor", f"≤ {RATIO_GOAL:g}× floor"], rows)
 
 
 def format_headless_table(h: dict) -> str:
     floor = "n/a" if h["pread_floor_pct"] is None else f"{h['pread_floor_pct']:.4f} %"
-    return table(["classes", "interval", "measured", "tree", "wlmtui --no-ui CPU", "idle Python ticker",
-                  "pread floor", f"< {HEADLESS_GOAL_PCT:g} % of a core"],
+    return table(["classes", "interval", "measured", "tree", "wlmtui --no-ui CPU", "idle Python ticker (same window)",
+                  "pread floor", "host steal", f"< {HEADLESS_GOAL_PCT:g} % of a core"],
                  [[h["classes"], "1 s", f"{h['duration_s']:.0f} s ({h['ticks']} ticks)", h["tree"],
                    f"{h['wlmtui_pct']:.3f} % ({h['wlmtui_cpu_s'] * 1000:.0f} ms; start-up {h['startup_cpu_s']:.2f} s)",
-                   f"{h['idle_python_pct']:.3f} %", floor, verdict(h["pass"])]])
+                   f"{h['idle_python_pct']:.3f} %", floor, f"{h['host_steal_pct']:.1f} %", verdict(h["pass"])]])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,6 +45,21 @@ def _cgroup_layout() -> str:
         return f"unknown ({exc})"
 
 
+def _commit() -> str:
+    """The wlmtui commit measured, ``+changes`` when wlmtui/ differs from it."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=root, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "wlmtui"], capture_output=True, text=True,
+                               cwd=root, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + (" +changes in wlmtui/" if dirty else "")
+
+
 def machine() -> dict:
     return {
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
@@ -55,10 +70,11 @@ def machine() -> dict:
         "python": sys.version.split()[0],
         "cgroups": _cgroup_layout(),
         "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "commit": _commit(),
     }
 
 
 def machine_line() -> str:
     m = machine()
     return (f"{m['date']} · {m['cpu']} × {m['cores']} · Linux {m['kernel']} · Python {m['python']} · "
-            f"{m['cgroups']} · load {m['load']}")
+            f"{m['cgroups']} · load {m['load']} · wlmtui {m['commit']}")
