@@ -102,7 +102,9 @@ class DetailPanel(Vertical):
             info.show(Text("Select a class in the table."))
             return
         c = snap.decision.get(name) if snap is not None else None
-        self.border_title = f"Selected class: {name}"
+        title = f"Selected class: {name}"
+        if self.border_title != title:
+            self.border_title = title  # setting it repaints the whole panel: only when it changes
         info.show(describe(cls, c, colours, tokens_line))
         self.name_shown = name
         self._plot(snap, name, cls)
@@ -139,8 +141,7 @@ class TimePlot(PlotextPlot):
     """A plot of one series over time, drawn only when its data, size or theme change.
 
     Plotext is costly (milliseconds per build), so the built picture is cached
-    and the points are thinned to what the width can show (two per cell with
-    braille), keeping each bucket's peak.
+    and the points are thinned to one per column, keeping each bucket's peak.
     """
 
     def __init__(self, **kw):
@@ -179,7 +180,7 @@ class TimePlot(PlotextPlot):
             return
         title, xs, ys, colour_var, hlines = self._data
         plt.title(title)
-        points = thin([(x, y) for x, y in zip(xs, ys) if y is not None], max(8, 2 * self.size.width))
+        points = thin([(x, y) for x, y in zip(xs, ys) if y is not None], max(8, self.size.width))
         if points:
             px, py = zip(*points)
             plt.plot(px, py, marker="braille", color=_rgb(var(self.app, colour_var)))
