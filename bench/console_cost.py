@@ -14,7 +14,7 @@ the real console headless (``App.run_test``, no terminal output):
    together with the repaint that follows (``pilot.pause()``), at each
    terminal size given.
 2. **run**: the console with its thread worker on the real clock for
-   ``--seconds``; CPU of the whole process, of the loop thread and of the
+   ``--seconds`` at each terminal size; CPU of the whole process, of the loop thread and of the
    rest (the console) from ``psutil`` per-thread times (goal: console
    < 5 % of one core).
 
@@ -149,7 +149,7 @@ async def measure_apply(policy: Policy, state_dir: str, size: tuple[int, int], s
 
     loop, _ = build_loop(policy, state_dir, manual=True)
     app = WlmApp(loop, autostart=False)
-    apply_ms, total_ms, cpu_ms = [], [], []
+    apply_ms, apply_cpu_ms, total_ms, cpu_ms = [], [], [], []
     async with app.run_test(size=size) as pilot:
         app.advance(5)
         await pilot.pause()
@@ -158,7 +158,9 @@ async def measure_apply(policy: Policy, state_dir: str, size: tuple[int, int], s
             snap = loop.step()
             cpu0 = time.process_time()
             t0 = time.perf_counter()
+            th0 = time.thread_time()
             app.apply_snapshot(snap)
+            apply_cpu_ms.append((time.thread_time() - th0) * 1000)
             t1 = time.perf_counter()
             await pilot.pause()
             t2 = time.perf_counter()
@@ -169,7 +171,8 @@ async def measure_apply(policy: Policy, state_dir: str, size: tuple[int, int], s
     loop.close()
     return {"size": f"{size[0]}x{size[1]}", "rows": rows, "token_rows": tokens,
             "apply_median_ms": statistics.median(apply_ms), "apply_p95_ms": pct(apply_ms, 95),
-            "apply_max_ms": max(apply_ms), "with_repaint_median_ms": statistics.median(total_ms),
+            "apply_max_ms": max(apply_ms), "apply_cpu_median_ms": statistics.median(apply_cpu_ms),
+            "apply_cpu_p95_ms": pct(apply_cpu_ms, 95), "with_repaint_median_ms": statistics.median(total_ms),
             "with_repaint_p95_ms": pct(total_ms, 95), "cpu_per_tick_median_ms": statistics.median(cpu_ms)}
 
 
@@ -240,27 +243,32 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict = {"classes": args.classes, "tokens": args.tokens, "token_statuses": token_kind, "apply": []}
     print("## apply one snapshot to every panel")
-    print(f"| size | rows | token rows | apply median | apply p95 | apply max | + repaint median | + repaint p95 | CPU/tick | goal < {APPLY_GOAL_MS:.0f} ms |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("(wall times suffer from other load on the machine; the CPU columns do not)")
+    print(f"| size | rows | token rows | apply median | apply p95 | apply max | apply CPU median | apply CPU p95"
+          f" | + repaint median | + repaint p95 | CPU per tick incl. repaint | goal < {APPLY_GOAL_MS:.0f} ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for size in sizes:
         r = asyncio.run(measure_apply(policy, state_dir, size, args.samples))
         results["apply"].append(r)
-        ok = "PASS" if r["apply_p95_ms"] < APPLY_GOAL_MS else "MISS"
+        ok = "PASS" if r["apply_cpu_p95_ms"] < APPLY_GOAL_MS else "MISS"
         print(f"| {r['size']} | {r['rows']} | {r['token_rows']} | {r['apply_median_ms']:.1f} ms | {r['apply_p95_ms']:.1f} ms"
-              f" | {r['apply_max_ms']:.1f} ms | {r['with_repaint_median_ms']:.1f} ms | {r['with_repaint_p95_ms']:.1f} ms"
+              f" | {r['apply_max_ms']:.1f} ms | {r['apply_cpu_median_ms']:.1f} ms | {r['apply_cpu_p95_ms']:.1f} ms"
+              f" | {r['with_repaint_median_ms']:.1f} ms | {r['with_repaint_p95_ms']:.1f} ms"
               f" | {r['cpu_per_tick_median_ms']:.1f} ms | {ok} |", flush=True)
 
-    size = sizes[0]
-    print(f"\n## CPU over a {args.seconds:g} s run at {args.interval:g} s interval ({size[0]}x{size[1]}, thread worker, real clock)")
-    run = asyncio.run(measure_run(policy, state_dir, size, args.seconds, args.interval))
-    results["run"] = run
-    ok = "PASS" if run["console_cpu_pct"] < CPU_GOAL_PCT else "MISS"
-    print("| ticks | whole process | loop thread | console (rest) | goal console < 5 % |")
-    print("|---|---|---|---|---|")
-    print(f"| {run['ticks']} in {run['seconds']:.1f} s | {run['process_cpu_pct']:.2f} % | {run['loop_thread_cpu_pct']:.2f} %"
-          f" | {run['console_cpu_pct']:.2f} % | {ok} |")
-    if not run["loop_thread_found"]:
-        print("(the loop thread's own CPU could not be read; the console figure includes it)")
+    print(f"\n## CPU over a {args.seconds:g} s run at {args.interval:g} s interval (thread worker, real clock)")
+    print("| size | ticks | whole process | loop thread | console (rest) | goal console < 5 % |")
+    print("|---|---|---|---|---|---|")
+    results["run"] = []
+    for size in sizes:
+        run = asyncio.run(measure_run(policy, state_dir, size, args.seconds, args.interval))
+        run["size"] = f"{size[0]}x{size[1]}"
+        results["run"].append(run)
+        ok = "PASS" if run["console_cpu_pct"] < CPU_GOAL_PCT else "MISS"
+        print(f"| {run['size']} | {run['ticks']} in {run['seconds']:.1f} s | {run['process_cpu_pct']:.2f} %"
+              f" | {run['loop_thread_cpu_pct']:.2f} % | {run['console_cpu_pct']:.2f} % | {ok} |", flush=True)
+        if not run["loop_thread_found"]:
+            print("(the loop thread's own CPU could not be read; the console figure includes it)")
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "console_cost.json"), "w", encoding="utf-8") as fh:
