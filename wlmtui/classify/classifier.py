@@ -405,12 +405,13 @@ class Classifier:
         if pid == self.self_pid:
             return
         with self._lock:
+            token = self.procs.token(pid)  # before stat: a token never belongs to a newer process than the stat
             st = self.procs.stat(pid)
             if st is None:
                 return
             e = self._known.get(pid)
             if e is None or e.start != st.start:
-                e = self._new_entry(pid, st, self.procs.token(pid))
+                e = self._new_entry(pid, st, token)
             if e.kind != PROC:
                 return
             key = (pid, st.start)
@@ -643,6 +644,7 @@ class Classifier:
             target = self.policy.get(cls)
             if target is None or not getattr(target, "cgroup", None):
                 raise ValueError(f"no class {cls!r} with a cgroup")
+            token = self.procs.token(pid)  # before stat (see on_event)
             st = self.procs.stat(pid)
             if st is None:
                 raise ValueError(f"process {pid} has exited")
@@ -671,7 +673,7 @@ class Classifier:
                     note = f" (not recorded on disk: {exc}; sticky until wlmtui restarts)"
             e = self._known.get(pid)
             if e is None or e.start != st.start:
-                e = self._new_entry(pid, st, self.procs.token(pid))
+                e = self._new_entry(pid, st, token)
             e.exe = view.exe
             e.sticky, e.cls, e.rule, e.state = True, cls, None, "sticky (placed by hand)"
             self._note_member(pid, cls)
