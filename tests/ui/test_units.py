@@ -176,3 +176,16 @@ def test_unknown_theme_is_a_message_not_a_traceback(tmp_path, capsys):
     assert run_console(loop, theme="no-such-theme") == 2
     err = capsys.readouterr().err
     assert "unknown theme 'no-such-theme'" in err and "wlm-3270" in err
+
+
+def test_exhaustion_is_shown_only_within_the_window():
+    # the ledger's own answer: None means "not before the window resets"
+    ledger_like = {"signal": "green", "consumed": 100, "budget": 4000, "exhaustion_in": None,
+                   "rate_per_min": 10.0, "window_end": EPOCH + 600}
+    assert token_cells("c", ledger_like, EPOCH)["exhausts"][0] == "-"
+    assert token_cells("c", ledger_like | {"exhaustion_in": 300.0}, EPOCH)["exhausts"][0] == "5m"
+    # no such field: computed from rate, and hidden when after the reset
+    slow = FakeStatus(consumed=100, budget=4000, remaining=3900, rate=10.0, window_end=EPOCH + 600)
+    assert token_cells("c", slow, EPOCH)["exhausts"][0] == "-"
+    fast = FakeStatus(consumed=100, budget=4000, remaining=3900, rate=1000.0, window_end=EPOCH + 600)
+    assert token_cells("c", fast, EPOCH)["exhausts"][0] == "3m"

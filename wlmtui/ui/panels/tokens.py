@@ -43,6 +43,12 @@ def pick(status: Any, *names: str) -> Any:
     return None
 
 
+def _has_any(status: Any, names: tuple[str, ...]) -> bool:
+    if isinstance(status, Mapping):
+        return any(n in status for n in names)
+    return any(hasattr(status, n) for n in names)
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
@@ -88,19 +94,27 @@ def token_cells(name: str, status: Any, now: float) -> dict[str, tuple[str, str]
     rate = _number(pick(status, "rate_per_min", "rate", "consumption_rate", "burn_rate"))
     projected = _number(pick(status, "projected", "projected_consumption"))
     frac = consumed / budget if consumed is not None and budget else None
-    exhaust_raw = pick(status, "exhaustion_in", "exhausts_in", "exhaustion_s", "projected_exhaustion", "exhaustion_at")
-    if exhaust_raw is not None:
-        exhausts = _seconds_text(exhaust_raw, now)
-    elif rate and remaining is not None and rate > 0:
-        exhausts = fmt.duration(max(0.0, remaining) / rate * 60.0)
-    else:
-        exhausts = "-"
     reset_raw = pick(status, "window_end", "window_resets_at", "resets_at", "window_reset")
+    reset_in = None
     if reset_raw is not None:
         resets = _seconds_text(reset_raw, now)
+        at = _epoch(reset_raw)
+        reset_in = None if at is None else at - now
     else:
         wr = pick(status, "window_remaining", "window_remaining_s")
         resets = "-" if wr is None else _seconds_text(wr, now)
+        reset_in = _number(wr)
+    exhaust_names = ("exhaustion_in", "exhausts_in", "exhaustion_s", "projected_exhaustion", "exhaustion_at")
+    exhaust_raw = pick(status, *exhaust_names)
+    if exhaust_raw is not None:
+        exhausts = _seconds_text(exhaust_raw, now)
+    elif _has_any(status, exhaust_names):
+        exhausts = "-"  # the ledger says: not within this window
+    elif rate and remaining is not None and rate > 0:
+        seconds = max(0.0, remaining) / rate * 60.0
+        exhausts = "-" if reset_in is not None and seconds > reset_in else fmt.duration(seconds)
+    else:
+        exhausts = "-"
     filled = 0 if frac is None else max(0, min(6, int(round(frac * 6))))
     return {
         "lamp": ("●", f"signal:{signal}"),
