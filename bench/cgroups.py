@@ -139,11 +139,13 @@ class BenchCgroups:
                     return int(value)
         raise RuntimeError(f"no usage_usec in {self.counter_dir(name)}/cpu.stat")
 
-    def pressure_some_usec(self, name: str, resource: str = "cpu") -> int:
-        """``some`` ``total=`` of the class's ``<resource>.pressure`` (µs)."""
+    def pressure_usec(self, name: str, resource: str = "cpu") -> tuple[int, int]:
+        """``some`` and ``full`` ``total=`` of the class's ``<resource>.pressure`` (µs)."""
         with open(os.path.join(self.counter_dir(name), f"{resource}.pressure"), encoding="ascii") as fh:
-            first = fh.readline()
-        return int(first.rsplit("total=", 1)[1])
+            lines = fh.read().splitlines()
+        some = int(lines[0].rsplit("total=", 1)[1])
+        full = int(lines[1].rsplit("total=", 1)[1]) if len(lines) > 1 and lines[1].startswith("full") else 0
+        return some, full
 
     # -- teardown
     def stop(self, procs: Sequence[subprocess.Popen] | None = None) -> None:

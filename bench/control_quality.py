@@ -160,13 +160,13 @@ def run_strategy(bc, name: str, args, others: set[int], seed: int, tmp: str) -> 
         os.sched_setaffinity(gen.pid, others)
         os.close(req_w)
         os.close(res_r)
-        usage = []  # (t - t0, batch usec, interactive usec, interactive cpu-stall usec)
+        usage = []  # (t - t0, batch usec, interactive usec, interactive cpu some-stall usec, ... full-stall usec)
         for k in range(int(math.ceil(total)) + 1):
             delay = t0 + k - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
             usage.append((time.monotonic() - t0, bc.usage_usec("batch"), bc.usage_usec("interactive"),
-                          bc.pressure_some_usec("interactive")))
+                          *bc.pressure_usec("interactive")))
             if wl is not None and wl.poll() is not None:
                 raise RuntimeError(f"wlmtui exited early ({wl.returncode}): {wl.stderr.read()}")
             if sys.stderr.isatty():
@@ -240,6 +240,7 @@ def analyse(run: dict, goal_s: float, percentile: float, settle_s: float) -> dic
     # The interactive class's CPU stall (PSI some), as wlmtui's PSI proxy would
     # see it, measured by the bench in every strategy.
     stall = [_usage_between(usage, a, b, 3) / (b - a) for a, b in bounds]
+    stall_full = [_usage_between(usage, a, b, 4) / (b - a) for a, b in bounds]
     judged = {}
     for label, (a, b) in zip(("quiet", "peak", "quiet"), bounds):
         st = [t["classes"]["interactive"]["status"] for t in ticks
@@ -265,12 +266,13 @@ def analyse(run: dict, goal_s: float, percentile: float, settle_s: float) -> dic
         "send_lateness_ms": load.get("send_lateness_ms"),
         "pi_sources": {s: sources.count(s) for s in sorted(set(sources))},
         "interactive_stall_by_phase": stall,
+        "interactive_full_stall_by_phase": stall_full,
         "wlmtui_missing_ticks": {k: {"missing": m, "ticks": n} for k, (m, n) in judged.items()},
         "per_second": per_second,
         "weights": [(t["t"], t["classes"].get("interactive", {}).get("weight"),
                      t["classes"].get("batch", {}).get("weight"), t["classes"].get("interactive", {}).get("pi"))
                     for t in ticks],
-        "usage_series": [(round(t, 3), b, i) for t, b, i, _s in usage],
+        "usage_series": [(round(t, 3), b, i) for t, b, i, *_stall in usage],
     }
 
 
@@ -446,8 +448,9 @@ def main(argv: list[str] | None = None) -> int:
         lat = r["send_lateness_ms"] or {}
         fb = " / ".join(f"{x:.0%}" for x in r["foreign_by_phase"])
         stall = " / ".join(f"{x:.1%}" for x in r["interactive_stall_by_phase"])
-        print(f"{r['strategy']}: interactive CPU stall (PSI some; the proxy's input, threshold 3 %) {stall} "
-              f"(quiet/peak/quiet)")
+        full = " / ".join(f"{x:.1%}" for x in r["interactive_full_stall_by_phase"])
+        print(f"{r['strategy']}: interactive CPU stall (quiet/peak/quiet): PSI some {stall} (the proxy's input, "
+              f"threshold 3 %); PSI full {full} (no interactive task running)")
         print(f"{r['strategy']}: attempt {r['attempt']}; other tenants took {fb} of CPU {args.cpu} (quiet/peak/quiet); "
               f"{r['requests']} requests, {r['unfinished']} unfinished at the end; "
               f"generator send lateness p99 {lat.get('p99', 0):.2f} ms, max {lat.get('max', 0):.1f} ms; "

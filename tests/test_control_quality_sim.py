@@ -207,3 +207,33 @@ def test_weights_relax_toward_base_after_the_peak_only_with_measured_times(varia
         # once the 3-s response-time window has left the peak, it is relaxation only
         window = 3
         assert all("relax toward base" in r or w == 100 for r, w in zip(reasons[window:], quiet_b[window:]))
+
+
+def figures() -> list[list[str]]:
+    """The scenario's figures per sensing variant and seed (for BENCHMARKS.md)."""
+    rows = []
+    for proxy in (False, True):
+        for seed in SEEDS:
+            ctl, static = run(seed, controlled=True, proxy=proxy), run(seed, controlled=False, proxy=proxy)
+            rows.append([
+                "psi-proxy" if proxy else "transactions", str(seed),
+                f"{sum(static.met()) / PEAK:.0%}", f"{sum(ctl.met()) / PEAK:.0%}",
+                f"{sum(ctl.met()[SETTLE_TICKS:]) / (PEAK - SETTLE_TICKS):.0%}",
+                f"{max(ctl.peak(ctl.interactive_weight))}:{min(ctl.peak(ctl.batch_weight))}",
+                f"{sum(ctl.quiet(ctl.batch_usage)) / sum(static.quiet(static.batch_usage)):.0%}",
+                f"{ctl.interactive_weight[-1]}:{ctl.batch_weight[-1]}",
+            ])
+    return rows
+
+
+if __name__ == "__main__":
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.report import table
+
+    print(table(["wlmtui sees", "seed", "static 100:100: peak ticks p95 ≤ 100 ms",
+                 "wlmtui: peak ticks met", f"after {SETTLE_TICKS} ticks (≥ 90 %)",
+                 "weights in peak (max i : min b)", "batch CPU quiet vs static (≥ 95 %)",
+                 "weights at the end"], figures()))
