@@ -54,6 +54,7 @@ FILE_ENV = "WLMTUI_ARM_FILE"
 FALLBACK_LIMIT = 64 << 20  # bytes; above this the fallback file is skipped
 RECHECK_S = 1.0  # how often a missing socket is retried and the fallback file re-checked
 RETIRE_S = 5.0  # a replaced descriptor is closed this long after it was replaced
+LOCK_WAIT_S = 0.05  # longest wait for another thread that is (re)opening the socket or the file
 
 _FILE_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
 _GONE = frozenset({errno.ECONNREFUSED, errno.ENOTCONN, errno.EPIPE, errno.ECONNRESET, errno.EBADF,
@@ -122,22 +123,27 @@ class _Channel:
                 counters.sent += 1
                 return
             except BlockingIOError:  # the receiver's queue is full: this one goes to the file
-                pass
-            except OSError as exc:
-                if exc.errno in _GONE and self._reconnect(sock):
-                    try:
-                        self.sock.send(line)  # type: ignore[union-attr]
-                        counters.sent += 1
-                        return
-                    except OSError:
-                        pass
-        elif self.sock_retry_at <= monotonic() and self._reconnect(None):
-            try:
-                self.sock.send(line)  # type: ignore[union-attr]
-                counters.sent += 1
+                self.append(line, needs_pid)
                 return
-            except OSError:
-                pass
+            except OSError as exc:
+                if exc.errno not in _GONE:
+                    self.append(line, needs_pid)
+                    return
+                failed: socket.socket | None = sock  # the receiver went away (or was restarted)
+        elif self.sock_retry_at > monotonic():
+            self.append(line, needs_pid)
+            return
+        else:
+            failed = None
+        if self._reconnect(failed):
+            sock = self.sock
+            if sock is not None:
+                try:
+                    sock.send(line)
+                    counters.sent += 1
+                    return
+                except OSError:
+                    pass
         self.append(line, needs_pid)
 
     def append(self, line: bytes, needs_pid: bool) -> None:
@@ -173,12 +179,14 @@ class _Channel:
 
     def _reconnect(self, failed: socket.socket | None) -> bool:
         """Replace the socket (``failed`` is the one that just failed); True when connected."""
-        if not self.lock.acquire(blocking=False):
+        if not self.lock.acquire(timeout=LOCK_WAIT_S):
             return False
         try:
             now = monotonic()
-            if failed is not None and self.sock is not failed:
-                return self.sock is not None  # another thread already replaced it
+            if self.sock is not failed:
+                return self.sock is not None  # another thread got here first
+            if failed is None and self.sock_retry_at > now:
+                return False
             if self.sock is not None:
                 self._retire(self.sock, now)
                 self.sock = None
@@ -200,11 +208,12 @@ class _Channel:
 
     def _check_file(self) -> None:
         """Once a second: follow a replaced fallback file, respect the size limit."""
-        if not self.lock.acquire(blocking=False):
+        if not self.lock.acquire(timeout=LOCK_WAIT_S):
             return
         try:
             now = monotonic()
-            self.fd_check_at = now + RECHECK_S
+            if self.fd_check_at > now:
+                return  # another thread has just checked
             self._close_retired(now)
             try:
                 st = os.stat(self.fallback_file)
@@ -232,6 +241,7 @@ class _Channel:
             self.fd, self.fd_ident = fd, (fst.st_dev, fst.st_ino)
             self.full = fst.st_size > FALLBACK_LIMIT
         finally:
+            self.fd_check_at = monotonic() + RECHECK_S
             self.lock.release()
 
     def close(self) -> None:
@@ -389,9 +399,13 @@ def report(cls: str | None, ms: float, status: str = "good") -> None:
             if type(ms) is bool:
                 raise TypeError
             ms = float(ms)
-        if 0.0 <= ms < MAX_MS:
-            _emit(_prefix(cls), ms, status)
-        else:
-            counters.invalid += 1
     except Exception:
         counters.invalid += 1
+        return
+    if not 0.0 <= ms < MAX_MS:
+        counters.invalid += 1
+        return
+    try:
+        _emit(_prefix(cls), ms, status)
+    except Exception:  # never into the application
+        counters.dropped += 1

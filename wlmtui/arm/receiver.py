@@ -332,10 +332,11 @@ class ArmReceiver:
             budget = self.max_per_drain - acc.received
             if budget > 0:
                 polled = self.tail.poll(budget)
-                from_file = len(polled.lines) + polled.malformed
+                before = acc.received
                 acc.lines(polled.lines)
                 acc.malformed += polled.malformed
                 acc.received += polled.malformed
+                from_file = acc.received - before
                 events = tuple(polled.events)
                 if polled.error:
                     errors.append(f"ARM fallback file {polled.error}")

@@ -163,7 +163,7 @@ class FallbackTail:
 
     # ------------------------------------------------------------ reading
 
-    def _consume(self, f: _Open, data: bytes, res: PollResult) -> None:
+    def _consume(self, f: _Open, data: bytes, res: PollResult, budget: int) -> None:
         if f.skipping:
             nl = data.find(b"\n")
             if nl < 0:
@@ -174,6 +174,14 @@ class FallbackTail:
         if f.partial:
             parts[0] = f.partial + parts[0]
         f.partial = parts.pop()
+        room = budget - len(res.lines)
+        if len(parts) > room:  # over the budget: leave the rest in the file for the next poll
+            excess = parts[room:]
+            del parts[room:]
+            back = sum(map(len, excess)) + len(excess) + len(f.partial)
+            f.offset -= back
+            res.bytes_read -= back
+            f.partial = b""
         res.lines += parts
         if len(f.partial) > self.max_line:
             res.malformed += 1
@@ -189,7 +197,7 @@ class FallbackTail:
                 break
             f.offset += len(data)
             res.bytes_read += len(data)
-            self._consume(f, data, res)
+            self._consume(f, data, res, budget)
         return size
 
     @staticmethod
@@ -201,7 +209,7 @@ class FallbackTail:
         f.skipping = False
 
     def poll(self, budget: int = 1 << 62) -> PollResult:
-        """Everything new (about ``budget`` lines at most: whole chunks are read)."""
+        """Everything new, at most ``budget`` lines (the rest waits for the next poll)."""
         res = PollResult()
         try:
             self._poll(res, budget)
@@ -210,6 +218,16 @@ class FallbackTail:
         return res
 
     def _poll(self, res: PollResult, budget: int) -> None:
+        try:
+            st = os.lstat(self.path)
+            ident = (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+            present = True
+        except FileNotFoundError:
+            ident, present = None, False
+        if self.cur is not None and self.cur.ident != ident:
+            res.events.append("replaced")  # unlinked or renamed by someone else: finish it in grace
+            self._retire(self.cur)
+            self.cur = None
         now = self.clock()
         keep = []
         for deadline, f in self.retiring:  # replaced files: clients may still finish a write into them
@@ -223,16 +241,6 @@ class FallbackTail:
             else:
                 keep.append((deadline, f))
         self.retiring = keep
-        try:
-            st = os.lstat(self.path)
-            ident = (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
-            present = True
-        except FileNotFoundError:
-            ident, present = None, False
-        if self.cur is not None and self.cur.ident != ident:
-            res.events.append("replaced")  # unlinked or renamed by someone else: finish it in grace
-            self._retire(self.cur)
-            self.cur = None
         if self.cur is None:
             if present and ident is None:
                 raise OSError(errno.EINVAL, "not a regular file")
