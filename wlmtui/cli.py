@@ -133,7 +133,12 @@ def build_loop(args: argparse.Namespace, policy: Policy):
         from wlmtui.tokens.ledger import TokenLedger
 
         ledger = TokenLedger(policy, write_signals=not args.dry_run)
-    return ControlLoop(policy, backend, tokens=ledger, dry_run=args.dry_run, create=not args.no_create,
+    from wlmtui.classify.cli import make_classifier
+
+    classifier = make_classifier(policy, backend, dry_run=args.dry_run, events=False if args.once else None,
+                                 detail=not args.no_ui)
+    return ControlLoop(policy, backend, tokens=ledger, classifier=classifier, dry_run=args.dry_run,
+                       create=not args.no_create,
                        interval=args.interval, clock=clock, wall=wall)
 
 

@@ -16,6 +16,7 @@ from typing import Callable, Protocol
 
 from wlmtui import commands as cmd
 from wlmtui.backends.base import ActuatorError, Backend
+from wlmtui.classify.commands import MoveProcess, apply_move
 from wlmtui.engine import Engine
 from wlmtui.observation import RawSample
 from wlmtui.policy import Policy, PolicyError, load_policy
@@ -50,11 +51,12 @@ def cgroup_map(policy: Policy) -> dict[str, str]:
 
 class ControlLoop:
     def __init__(self, policy: Policy, backend: Backend, *, tokens: TokenSource | None = None,
-                 dry_run: bool = False, create: bool = True, interval: float | None = None,
+                 classifier=None, dry_run: bool = False, create: bool = True, interval: float | None = None,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
         self.policy = policy
         self.backend = backend
         self.tokens = tokens
+        self.classifier = classifier  # wlmtui.classify.Classifier, or None
         self.dry_run = dry_run
         self.create = create
         self.interval_override = interval
@@ -96,6 +98,8 @@ class ControlLoop:
         self.engine.set_policy(policy)
         if self.tokens is not None:
             self.tokens.reconfigure(policy)
+        if self.classifier is not None:
+            self.classifier.reconfigure(policy)  # the next tick reclassifies every process
 
     def _apply(self, c: cmd.Command) -> None:
         if isinstance(c, cmd.UpdateClass):
@@ -123,6 +127,11 @@ class ControlLoop:
             self._adopt(c.policy)
             self.dirty = not c.saved
             self._event("edit", f"policy saved to {c.policy.source}" if c.saved else "policy replaced")
+        elif isinstance(c, MoveProcess):
+            if self.classifier is None:
+                self._event("error", "move refused: no process classifier on this host")
+            else:
+                self._event(*apply_move(self.classifier, c))
         elif isinstance(c, cmd.EmergencyStop):
             if self.tokens is None or self.policy.get(c.name) is None or not self.policy.get(c.name).is_token:
                 self._event("error", f"emergency stop refused: {c.name!r} is not a token class")
@@ -160,6 +169,11 @@ class ControlLoop:
                 self._apply(self.commands.get_nowait())
             except queue.Empty:
                 break
+        classify = None
+        if self.classifier is not None:  # place processes first: this sample counts them in their class
+            classify = self.classifier.tick(self.wall())
+            for kind, text in classify.event_lines():
+                self._event(kind, text)
         sample = self.backend.sample(self.clock())
         obs = derive(self._prev, sample)
         self._prev = sample
@@ -175,8 +189,10 @@ class ControlLoop:
                 errors.append(f"{c.name}: cgroup missing")
             if c.weight is None or c.status == "absent" or self._written.get(c.name) == c.weight:
                 continue
-            if c.changed:
+            if c.changed and c.role != "relax":
                 self._event("decision", f"{c.name} {c.old_weight}→{c.weight}: {c.reason}")
+            elif c.changed and c.weight == self.policy.get(c.name).base_weight:
+                self._event("decision", f"{c.name} back at its base weight {c.weight}")
             if self.dry_run:
                 self._written[c.name] = c.weight
                 continue
@@ -193,7 +209,7 @@ class ControlLoop:
             interval=self.interval, policy=self.policy, decision=decision, backend_kind=self.backend.kind,
             backend_label=self.backend.label, host=self.host, kernel=self.kernel, system=obs.system,
             tokens=token_status, events=events, errors=tuple(errors), paused=self.engine.paused,
-            dry_run=self.dry_run, dirty=self.dirty,
+            dry_run=self.dry_run, dirty=self.dirty, classify=classify,
         )
         self.last = snap
         return snap
@@ -218,6 +234,8 @@ class ControlLoop:
         """Release descriptors; the token ledger persists its state first."""
         if self.tokens is not None and hasattr(self.tokens, "close"):
             self.tokens.close()
+        if self.classifier is not None:
+            self.classifier.close()
         self.backend.close()
 
 

@@ -37,6 +37,7 @@ class Snapshot:
     paused: bool = False
     dry_run: bool = False
     dirty: bool = False  # policy edited since loaded/saved
+    classify: Any = None  # wlmtui.classify.ClassifyReport; None without a classifier
 
     def to_json(self) -> dict:
         """The headless ``--json`` document (plain types only)."""
@@ -74,6 +75,7 @@ class Snapshot:
             })
         return {
             "tick": self.tick,
+            "classify": None if self.classify is None else self.classify.to_json(processes=False),
             "time": self.wall,
             "dt": round(self.dt, 4),
             "loop_ms": round(self.loop_ms, 3),
