@@ -13,7 +13,9 @@ this order:
    (PI scales as 1/weight: the donor keeps at least ``weight × PI``).
 
 No donor goes below ``min_weight`` or loses more than a factor ``max_step``
-in one tick. Weight is conserved between donors and receivers, with one
+in one tick. When every goal is met, a class above its base relaxes only as
+far as it is predicted to keep beating its goal (``weight × PI / (1 −
+deadband)``), so it does not slide back into missing. Weight is conserved between donors and receivers, with one
 exception: when the donors are at their floor and every other busy class is
 a donor too, the receiver may still raise its own weight (up to its
 controller's proposal and ``max_weight``) — that takes CPU *share* from the
@@ -104,8 +106,13 @@ def arbitrate(classes: list[Candidate], relax_rate: float = RELAX_RATE) -> dict[
             target = min(max(c.base_weight, c.min_weight), c.max_weight)
             if abs(c.weight - target) >= 0.5:
                 shift = max(-relax_rate, min(relax_rate, math.log(target / c.weight)))
-                new[c.name] = float(target) if abs(shift) < relax_rate else c.weight * math.exp(shift)
-                why[c.name] = (f"all goals met: relax toward base {target}", "relax")
+                relaxed = float(target) if abs(shift) < relax_rate else c.weight * math.exp(shift)
+                if relaxed < c.weight and c.pi is not None and not c.discretionary:
+                    # come down only as far as the class is predicted to keep beating its goal
+                    relaxed = max(relaxed, min(c.weight, c.weight * c.pi / (1.0 - c.deadband)))
+                if abs(relaxed - c.weight) > 1e-9:
+                    new[c.name] = relaxed
+                    why[c.name] = (f"all goals met: relax toward base {target}", "relax")
     else:
         top = receivers[0].importance
         for r in receivers:
@@ -124,7 +131,8 @@ def arbitrate(classes: list[Candidate], relax_rate: float = RELAX_RATE) -> dict[
             need = want - new[r.name]
             gained = 0.0
             givers: list[str] = []
-            for d in donors_for(r, classes):
+            donor_list = donors_for(r, classes)
+            for d in donor_list:
                 if need - gained <= 1e-9:
                     break
                 give = min(new[d.name] - _floor(d, r), need - gained)
@@ -135,7 +143,7 @@ def arbitrate(classes: list[Candidate], relax_rate: float = RELAX_RATE) -> dict[
                 givers.append(d.name)
                 if d.name not in why or why[d.name][1] != "donor":
                     why[d.name] = (f"donor to {r.name} (imp {r.importance}, {_pi(r)})", "donor")
-            donors = {d.name for d in donors_for(r, classes)}
+            donors = {d.name for d in donor_list}
             bystanders = [c.name for c in classes if c.name != r.name and c.name not in donors and c.pi is not None]
             if need - gained > 1e-9 and not bystanders:
                 # Donors are at their floor, but everyone who would lose CPU

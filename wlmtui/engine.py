@@ -10,6 +10,7 @@ made by the loop thread between ticks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Mapping
 
 from wlmtui import controller
@@ -62,6 +63,11 @@ class _ClassState:
     ctl: controller.ControllerState = field(default_factory=controller.ControllerState)
     rt: ResponseWindow = field(default_factory=ResponseWindow)
     pinned: int | None = None
+
+
+@lru_cache(maxsize=4096)
+def _describe(goal) -> str:
+    return goal.describe()
 
 
 def status_of(perf: Performance, deadband: float) -> str:
@@ -138,9 +144,12 @@ class Engine:
         for cls in self.policy.classes:
             st = self._state[cls.name]
             m = obs.classes.get(cls.name)
-            if m is not None:
-                st.rt.add(now, m.rt_samples)
-            perf = performance(cls, m, st.rt.values(), obs.dt, token_pi.get(cls.name))
+            rt_values = None
+            if cls.goal.type == "response_time":
+                if m is not None:
+                    st.rt.add(now, m.rt_samples)
+                rt_values = st.rt.values()
+            perf = performance(cls, m, rt_values, obs.dt, token_pi.get(cls.name))
             perfs[cls.name] = perf
             if cls.is_token or not cls.has_cgroup:
                 terms[cls.name] = controller.Terms(held="no cgroup" if not cls.has_cgroup else "token class")
@@ -183,7 +192,7 @@ class Engine:
             else:
                 reason = "token budget only (no cgroup)"
             out.append(ClassDecision(
-                name=cls.name, importance=cls.importance, goal=cls.goal.describe(), goal_type=cls.goal.type,
+                name=cls.name, importance=cls.importance, goal=_describe(cls.goal), goal_type=cls.goal.type,
                 status=status_of(perf, cls.deadband), perf=perf, terms=terms[cls.name], old_weight=old,
                 weight=round(st.weight) if cls.has_cgroup else None, reason=reason, role=role,
                 pinned=st.pinned is not None, measure=obs.classes.get(cls.name),

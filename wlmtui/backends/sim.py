@@ -135,7 +135,7 @@ class SimHost(Backend):
             self.t0 = self.last = now
         dt = max(0.0, now - self.last)
         self.last = now
-        transactions = self._advance(now - self.t0, dt) if dt > 0 else {}
+        transactions = self._advance(now - self.t0 - dt / 2, dt) if dt > 0 else {}  # demand at mid-interval
         counters = {
             name: (CgroupCounters(usage_us=int(c.usage_us), cpu_some_us=int(c.stall_us), cpu_full_us=int(c.full_us))
                    if c.present else None)
