@@ -291,3 +291,16 @@ def test_socket_full_goes_to_the_file_and_never_blocks(short_dir):
     d = delta(before)
     assert d["sent"] >= 1 and d["fallback"] >= 50 and d["sent"] + d["fallback"] == 100
     dead.close()
+
+
+def test_str_enum_class_names(short_dir):
+    import enum
+
+    class Cls(enum.StrEnum):
+        WEB = "web"
+
+    client.configure(f"{short_dir}/arm.sock")
+    arm.report(Cls.WEB, 2)
+    with arm.transaction(Cls.WEB):
+        pass
+    assert [r[0] for r in file_records(f"{short_dir}/arm.jsonl")] == ["web", "web"]

@@ -83,7 +83,7 @@ def _report(args: argparse.Namespace) -> int:
         # this process exits at once: attribute by the caller (the shell), which lives on
         line = b'{"ms":%.3f%s,"pid":%d}\n' % (args.ms, client.STATUS_TAIL[args.status], os.getppid())
         try:
-            client._channel.send(line, False)  # the API's delivery (socket, else file); the line names its pid
+            client._channel.send_line(line)  # the API's delivery (socket, else file); the line names its pid
         except Exception:  # noqa: BLE001 - never fail a script because of a report
             pass
         return 0

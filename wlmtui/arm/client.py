@@ -115,45 +115,53 @@ class _Channel:
         self.retired: list[tuple[float, object]] = []
 
     # -- the hot path ---------------------------------------------------------
-    def send(self, line: bytes, needs_pid: bool) -> None:
+    def send(self, prefix: bytes, ms: float, tail: bytes, needs_pid: bool) -> None:
+        """One report: ``prefix`` from :func:`class_prefix`, ``tail`` the status part."""
+        if self.sock is not None or self.sock_retry_at <= monotonic():
+            if self._to_socket(b"%s%.3f%s}\n" % (prefix, ms, tail)):
+                return
+        self._append(b'%s%.3f%s%s,"ts":%.3f}\n' % (prefix, ms, tail, self.pid_bytes if needs_pid else b"", time()))
+
+    def send_line(self, line: bytes, needs_pid: bool = False) -> None:
+        """A complete line (ending ``}\\n``) built elsewhere; ``ts`` (and ``pid``) are added for the file."""
+        if self.sock is not None or self.sock_retry_at <= monotonic():
+            if self._to_socket(line):
+                return
+        self._append(b'%s%s,"ts":%.3f}\n' % (line[:-2], self.pid_bytes if needs_pid else b"", time()))
+
+    def _to_socket(self, line: bytes) -> bool:
+        """Send one datagram; False when it must go to the file (queue full, no receiver)."""
         sock = self.sock
+        failed = None
         if sock is not None:
             try:
                 sock.send(line)
                 counters.sent += 1
-                return
+                return True
             except BlockingIOError:  # the receiver's queue is full: this one goes to the file
-                self.append(line, needs_pid)
-                return
+                return False
             except OSError as exc:
                 if exc.errno not in _GONE:
-                    self.append(line, needs_pid)
-                    return
-                failed: socket.socket | None = sock  # the receiver went away (or was restarted)
-        elif self.sock_retry_at > monotonic():
-            self.append(line, needs_pid)
-            return
-        else:
-            failed = None
+                    return False
+                failed = sock  # the receiver went away (or was restarted)
         if self._reconnect(failed):
             sock = self.sock
             if sock is not None:
                 try:
                     sock.send(line)
                     counters.sent += 1
-                    return
+                    return True
                 except OSError:
                     pass
-        self.append(line, needs_pid)
+        return False
 
-    def append(self, line: bytes, needs_pid: bool) -> None:
+    def _append(self, data: bytes) -> None:
         if self.fd_check_at <= monotonic():
             self._check_file()
         fd = self.fd
         if fd < 0 or self.full:
             counters.dropped += 1
             return
-        data = b'%s%s,"ts":%.3f}\n' % (line[:-2], self.pid_bytes if needs_pid else b"", time())
         try:
             os.write(fd, data)
             counters.fallback += 1
@@ -306,7 +314,7 @@ def _prefix(cls: object) -> bytes:
     except TypeError:  # unhashable
         return _INVALID
     prefix = _INVALID
-    if type(cls) is str and cls:
+    if isinstance(cls, str) and cls:  # str subclasses too (StrEnum members)
         try:
             prefix = class_prefix(cls)
         except (ValueError, UnicodeError):
@@ -323,7 +331,7 @@ def _emit(prefix: bytes, ms: float, status: str) -> None:
     if tail is None or not prefix:
         counters.invalid += 1
         return
-    _channel.send(b"%s%.3f%s}\n" % (prefix, ms, tail), prefix is _NO_CLASS)
+    _channel.send(prefix, ms, tail, prefix is _NO_CLASS)
 
 
 _NO_CLASS = _prefixes[None]
