@@ -170,3 +170,24 @@ def test_mutated_valid_lines_agree(line, edits):
     slow = parse_line_slow(data)
     if fast is not NOT_FAST:
         assert _same(fast, slow), (data, fast, slow)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(json_lines(), st.binary(max_size=80)))
+def test_the_receivers_inline_fast_path_agrees_too(line):
+    """ArmReceiver parses the common shapes inline; it must count exactly as parse_line judges."""
+    from wlmtui.arm.receiver import _Acc
+
+    acc = _Acc(lambda pid: "attributed")
+    acc.lines([line], 123)  # 123: the sender pid a socket would give
+    expected = parse_line(line)
+    if expected == "blank":
+        assert acc.received == 0
+    elif expected is None:
+        assert acc.received == acc.malformed == 1 and not acc.per_class
+    else:
+        cls, seconds, status, ts, _pid = expected
+        assert acc.received == 1 and acc.malformed == 0
+        ((got_cls, (completion,)),) = acc.per_class.items()
+        assert got_cls == (cls if cls is not None else "attributed")
+        assert _same(tuple(completion), (seconds, status, ts))

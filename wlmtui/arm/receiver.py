@@ -49,7 +49,7 @@ from types import MappingProxyType
 from typing import Callable, Iterable, Mapping
 
 from wlmtui.arm.tail import FallbackTail
-from wlmtui.arm.wire import _STATUS_OF, MAX_MS, NOT_FAST, Completion, _fast_match, _names, parse_line_fast, \
+from wlmtui.arm.wire import _STATUS_OF, MAX_MS, NOT_FAST, TS_LIMIT, Completion, _fast_match, _names, parse_line_fast, \
     parse_line_slow
 
 SUN_PATH_MAX = 107  # bytes of a Unix socket path (108 with the terminating NUL)
@@ -480,8 +480,8 @@ class _Acc:
     def lines(self, lines: Iterable, sender: int | None = None) -> None:
         """Lines, or one-line datagrams (``bytes``), ``(bytes, sender)`` and ``None`` items.
 
-        The common shape — a class, ``ms`` and perhaps ``status``, nothing
-        else — is handled inline (the same regular expression and checks as
+        The common shapes — a class, ``ms``, perhaps ``status`` and ``ts``,
+        no ``pid`` — are handled inline (the same regular expression and checks as
         :func:`wlmtui.arm.wire.parse_line_fast`); everything else goes
         through :meth:`line`.
         """
@@ -497,11 +497,12 @@ class _Acc:
                 m = match(item)
                 if m is not None:
                     raw_cls, raw_ms, status, raw_pid, raw_ts = m.groups()
-                    if raw_pid is None and raw_ts is None:
+                    if raw_pid is None:
                         cls = names.get(raw_cls)  # type: ignore[arg-type]
                         ms = float(raw_ms)
-                        if cls is not None and 0.0 <= ms < MAX_MS:
-                            completion = new(Completion, (ms / 1000.0 + 0.0, status_of[status], None))
+                        ts = None if raw_ts is None else float(raw_ts)
+                        if cls is not None and 0.0 <= ms < MAX_MS and (ts is None or 0.0 <= ts < TS_LIMIT):
+                            completion = new(Completion, (ms / 1000.0 + 0.0, status_of[status], ts))
                             bucket = per_class.get(cls)
                             if bucket is None:
                                 per_class[cls] = [completion]
