@@ -36,7 +36,6 @@ a completion, ``malformed``, ``unknown_class`` or ``unattributed``.
 
 from __future__ import annotations
 
-import errno
 import os
 import select
 import socket
@@ -105,13 +104,15 @@ def _creds_pid(ancdata: list) -> int | None:
 
 
 def _is_live(path: str) -> bool:
-    """Whether a receiver is bound at ``path`` (a datagram connect succeeds)."""
+    """Whether a receiver is bound at ``path``: a datagram connect succeeds (refused: stale)."""
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
     try:
         probe.connect(path)
         return True
-    except OSError:
+    except (ConnectionRefusedError, FileNotFoundError):
         return False
+    except OSError as exc:
+        raise ArmError(f"cannot tell whether the ARM socket {path} is in use: {_why(exc)}") from None
     finally:
         probe.close()
 
@@ -147,21 +148,25 @@ class ArmReceiver:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._wake: tuple[int, int] | None = None
-        self._sock, self._ident = self._bind(self.socket_path)
         self._startup_dropped = 0
         self._startup_events: tuple[str, ...] = ()
         self._startup_error: str | None = None
         self.tail: FallbackTail | None = None
-        if self.fallback_file:
-            self.tail = FallbackTail(self.fallback_file)
-            started = self.tail.start()
-            self._startup_dropped = self.tail.skipped
-            self._startup_events = tuple(started.events)
-            self._startup_error = started.error
-        if reader:
-            self._wake = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
-            self._thread = threading.Thread(target=self._read_loop, name="wlmtui-arm-reader", daemon=True)
-            self._thread.start()
+        self._sock, self._ident = self._bind(self.socket_path)
+        try:
+            if self.fallback_file:
+                self.tail = FallbackTail(self.fallback_file)
+                started = self.tail.start()
+                self._startup_dropped = self.tail.skipped
+                self._startup_events = tuple(started.events)
+                self._startup_error = started.error
+            if reader:
+                self._wake = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+                self._thread = threading.Thread(target=self._read_loop, name="wlmtui-arm-reader", daemon=True)
+                self._thread.start()
+        except BaseException:
+            self.close()
+            raise
 
     # ------------------------------------------------------------ binding
 
