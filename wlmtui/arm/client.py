@@ -20,7 +20,8 @@ Nothing here raises into the application, and nothing blocks. Each
 completed transaction is one line (:mod:`wlmtui.arm.wire`) sent as one
 datagram to the receiver's Unix socket (``$WLMTUI_ARM_SOCKET``, else
 ``/var/lib/wlmtui/arm.sock``) from a non-blocking socket connected once and
-kept. When the socket is missing, refuses or is full, the line (with
+kept. When the socket is missing, refuses or is full (then for the next
+millisecond too: a refused send costs more than the write), the line (with
 ``ts``, and ``pid`` when the class is left to the receiver) is appended to
 the fallback file (``$WLMTUI_ARM_FILE``, else ``arm.jsonl`` beside the
 socket) with one ``O_APPEND`` write on a descriptor kept open. The file is
@@ -54,6 +55,7 @@ FILE_ENV = "WLMTUI_ARM_FILE"
 FALLBACK_LIMIT = 64 << 20  # bytes; above this the fallback file is skipped
 RECHECK_S = 1.0  # how often a missing socket is retried and the fallback file re-checked
 RETIRE_S = 5.0  # a replaced descriptor is closed this long after it was replaced
+BUSY_S = 0.001  # after a full socket queue, reports go straight to the file this long
 LOCK_WAIT_S = 0.05  # longest wait for another thread that is (re)opening the socket or the file
 
 _FILE_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
@@ -108,6 +110,7 @@ class _Channel:
         self.lock = threading.Lock()
         self.sock: socket.socket | None = None
         self.sock_retry_at = 0.0
+        self.busy_until = 0.0  # the socket was full: until then reports go straight to the file
         self.fd = -1
         self.fd_ident: tuple[int, int] | None = None
         self.fd_check_at = 0.0
@@ -115,16 +118,22 @@ class _Channel:
         self.retired: list[tuple[float, object]] = []
 
     # -- the hot path ---------------------------------------------------------
+    def _socket_now(self) -> bool:
+        """Whether to try the socket (not while it is known to be full or absent)."""
+        if self.sock is not None:
+            return not self.busy_until or self.busy_until <= monotonic()
+        return self.sock_retry_at <= monotonic()
+
     def send(self, prefix: bytes, ms: float, tail: bytes, needs_pid: bool) -> None:
         """One report: ``prefix`` from :func:`class_prefix`, ``tail`` the status part."""
-        if self.sock is not None or self.sock_retry_at <= monotonic():
+        if (self.sock is not None and not self.busy_until) or self._socket_now():
             if self._to_socket(b"%s%.3f%s}\n" % (prefix, ms, tail)):
                 return
         self._append(b'%s%.3f%s%s,"ts":%.3f}\n' % (prefix, ms, tail, self.pid_bytes if needs_pid else b"", time()))
 
     def send_line(self, line: bytes, needs_pid: bool = False) -> None:
         """A complete line (ending ``}\\n``) built elsewhere; ``ts`` (and ``pid``) are added for the file."""
-        if self.sock is not None or self.sock_retry_at <= monotonic():
+        if self._socket_now():
             if self._to_socket(line):
                 return
         self._append(b'%s%s,"ts":%.3f}\n' % (line[:-2], self.pid_bytes if needs_pid else b"", time()))
@@ -137,8 +146,12 @@ class _Channel:
             try:
                 sock.send(line)
                 counters.sent += 1
+                self.busy_until = 0.0
                 return True
-            except BlockingIOError:  # the receiver's queue is full: this one goes to the file
+            except BlockingIOError:
+                # the receiver's queue is full: to the file, and for a moment straight to the file
+                # (a refused send costs an exception, more than the write)
+                self.busy_until = monotonic() + BUSY_S
                 return False
             except OSError as exc:
                 if exc.errno not in _GONE:
