@@ -44,6 +44,7 @@ def test_cli_once_on_fake_tree_with_still_counters_reports_idle(tmp_path, capsys
     fs.add("wlm/batch")
     policy = tmp_path / "p.yaml"
     policy.write_text(
+        f"state_dir: {tmp_path}\n"
         "service_classes:\n"
         "  - {name: web, cgroup: wlm/web, importance: 1, goal: {type: response_time, target: 500ms}}\n"
         "  - {name: batch, cgroup: wlm/batch, importance: 4, goal: {type: velocity, target: 20}}\n"

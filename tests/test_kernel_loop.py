@@ -27,6 +27,7 @@ def test_headless_loop_gives_interactive_more_cpu(tmp_path):
         policy.write_text(f"""
 interval: 1s
 cgroup_root: {kc.parent}
+state_dir: {tmp_path}
 service_classes:
   - name: interactive
     cgroup: interactive

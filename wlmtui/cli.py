@@ -115,6 +115,28 @@ class SimulatedWall:
         return self.offset + self.clock()
 
 
+def make_arm(policy: Policy, backend):
+    """The transaction-report receiver, where response times can matter.
+
+    Not on the simulated host (its applications report by themselves). A
+    receiver that cannot bind (no permission, path too long) is reported
+    once and the loop runs without it: goals fall back to the PSI proxy.
+    """
+    if backend.kind == "sim" or not any(c.goal.type in ("response_time", "throughput") for c in policy.classes):
+        return None
+    from wlmtui.arm.attribute import CgroupAttributor
+    from wlmtui.arm.receiver import ArmError, ArmReceiver
+
+    state = policy.state_dir
+    try:
+        return ArmReceiver(os.path.join(state, "arm.sock"), os.path.join(state, "arm.jsonl"),
+                           attribute=CgroupAttributor.from_policy(policy),
+                           classes=[c.name for c in policy.classes])
+    except ArmError as exc:
+        print(f"wlmtui: transaction reports disabled: {exc}", file=sys.stderr)
+        return None
+
+
 def build_loop(args: argparse.Namespace, policy: Policy):
     import time
 
@@ -137,7 +159,8 @@ def build_loop(args: argparse.Namespace, policy: Policy):
 
     classifier = make_classifier(policy, backend, dry_run=args.dry_run, events=False if args.once else None,
                                  detail=not args.no_ui)
-    return ControlLoop(policy, backend, tokens=ledger, classifier=classifier, dry_run=args.dry_run,
+    return ControlLoop(policy, backend, tokens=ledger, classifier=classifier, arm=make_arm(policy, backend),
+                       dry_run=args.dry_run,
                        create=not args.no_create,
                        interval=args.interval, clock=clock, wall=wall)
 

@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 from typing import TextIO
 
 from wlmtui.commands import Reload
@@ -56,7 +57,8 @@ def run_headless(loop: ControlLoop, *, as_json: bool = False, once: bool = False
     out = out or sys.stdout
     if not as_json:
         mode = " (dry run: nothing is written)" if loop.dry_run else ""
-        out.write(f"wlmtui: {loop.policy.summary()} on {loop.backend.label}{mode}\n")
+        summary = replace(loop.policy, interval=loop.interval).summary()
+        out.write(f"wlmtui: {summary} on {loop.backend.label}{mode}\n")
         out.flush()
     if once:
         loop.prime()

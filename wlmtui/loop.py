@@ -51,12 +51,15 @@ def cgroup_map(policy: Policy) -> dict[str, str]:
 
 class ControlLoop:
     def __init__(self, policy: Policy, backend: Backend, *, tokens: TokenSource | None = None,
-                 classifier=None, dry_run: bool = False, create: bool = True, interval: float | None = None,
+                 classifier=None, arm=None, dry_run: bool = False, create: bool = True,
+                 interval: float | None = None,
                  clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time):
         self.policy = policy
         self.backend = backend
         self.tokens = tokens
         self.classifier = classifier  # wlmtui.classify.Classifier, or None
+        self.arm = arm  # wlmtui.arm.receiver.ArmReceiver (transaction reports), or None
+        self.arm_totals = {"malformed": 0, "unknown_class": 0, "unattributed": 0}
         self.dry_run = dry_run
         self.create = create
         self.interval_override = interval
@@ -100,6 +103,11 @@ class ControlLoop:
             self.tokens.reconfigure(policy)
         if self.classifier is not None:
             self.classifier.reconfigure(policy)  # the next tick reclassifies every process
+        if self.arm is not None:
+            from wlmtui.arm.attribute import CgroupAttributor
+
+            self.arm.set_classes([c.name for c in policy.classes])
+            self.arm.attribute = CgroupAttributor.from_policy(policy)
 
     def _apply(self, c: cmd.Command) -> None:
         if isinstance(c, cmd.UpdateClass):
@@ -175,6 +183,8 @@ class ControlLoop:
             for kind, text in classify.event_lines():
                 self._event(kind, text)
         sample = self.backend.sample(self.clock())
+        if self.arm is not None:
+            sample = self._with_transactions(sample)
         obs = derive(self._prev, sample)
         self._prev = sample
         wall_now = self.wall()
@@ -214,6 +224,23 @@ class ControlLoop:
         self.last = snap
         return snap
 
+    def _with_transactions(self, sample: RawSample) -> RawSample:
+        """Add the response times applications reported (ARM) to the sample."""
+        batch = self.arm.drain(self.wall())
+        if batch.error:
+            self._event("error", f"transaction reports: {batch.error}")
+        for key in self.arm_totals:
+            self.arm_totals[key] += getattr(batch, key)
+        if not batch.per_class:
+            return sample
+        times = {n: tuple(v) for n, v in sample.transactions.items()}
+        failed = dict(sample.failed)
+        for name, done in batch.per_class.items():
+            good = tuple(c.seconds for c in done if c.status in ("good", "unknown"))
+            times[name] = times.get(name, ()) + good
+            failed[name] = failed.get(name, 0) + len(done) - len(good)
+        return replace(sample, transactions=times, failed=failed, completions={})
+
     def run(self, stop: threading.Event, publish: Callable[[Snapshot], None],
             sleep: Callable[[float], bool] | None = None) -> None:
         """Tick every interval until ``stop`` is set; a tick in progress finishes."""
@@ -236,6 +263,8 @@ class ControlLoop:
             self.tokens.close()
         if self.classifier is not None:
             self.classifier.close()
+        if self.arm is not None:
+            self.arm.close()
         self.backend.close()
 
 
