@@ -77,3 +77,13 @@ def test_delay_shares_explain_why_a_class_waits():
     m = ClassMeasure(cpu_stall=0.3, mem_stall=0.0, io_stall=0.1)
     assert m.delay_shares() == pytest.approx({"cpu": 0.75, "memory": 0.0, "io": 0.25})
     assert ClassMeasure().delay_shares() == {}
+
+
+def test_measured_pi_carries_its_distribution():
+    c = cls("{type: response_time, target: 100ms, percentile: 95}")
+    values = [0.01 * i for i in range(1, 101)]  # 10 ms … 1 s
+    perf = performance(c, ClassMeasure(**BUSY), values)
+    d = perf.distribution
+    assert (d.count, d.p50, d.p95, d.p99) == (100, 0.5, 0.95, 0.99)
+    assert sum(d.buckets) == 100 and d.buckets[0] == 5 and d.buckets[-1] == 60
+    assert d.to_json()["buckets"]["<=50%"] == 5

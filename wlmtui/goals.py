@@ -28,6 +28,28 @@ class Performance:
     source: str  # "rt-measured", "psi-proxy", "velocity", "completions", "token", "fixed", "idle", "missing"
     measured: float | None = None  # in the goal's unit: seconds, velocity, completions/s, tokens
     detail: str = ""
+    distribution: "Distribution | None" = None  # response times, when measured
+
+
+@dataclass(frozen=True, slots=True)
+class Distribution:
+    """Measured response times behind a PI: percentiles and z/OS buckets."""
+
+    count: int
+    p50: float
+    p95: float
+    p99: float
+    goal: float  # seconds
+    buckets: tuple[int, ...]  # completions per bucket, edges in BUCKETS (+ one beyond)
+
+    @classmethod
+    def of(cls, values: list[float], goal: float) -> "Distribution":
+        return cls(len(values), percentile(values, 50), percentile(values, 95), percentile(values, 99),
+                   goal, tuple(bucket_counts(values, goal)))
+
+    def to_json(self) -> dict:
+        return {"count": self.count, "p50": self.p50, "p95": self.p95, "p99": self.p99,
+                "buckets": dict(zip([f"<={int(e * 100)}%" for e in BUCKETS] + [">400%"], self.buckets))}
 
 
 def clamp_pi(pi: float) -> float:
@@ -129,7 +151,8 @@ def performance(cls: ServiceClass, m: ClassMeasure | None, rt_values: list[float
                 pi = measured / goal.value
                 label = "avg"
             return Performance(clamp_pi(pi), "rt-measured", measured,
-                               f"{label} {measured * 1000:.0f}ms of {len(values)} vs goal {goal.value * 1000:.0f}ms")
+                               f"{label} {measured * 1000:.0f}ms of {len(values)} vs goal {goal.value * 1000:.0f}ms",
+                               Distribution.of(values, goal.value))
         return _psi_proxy(cls, m, f" (only {len(values)} transactions)" if values else "")
     if goal.type == "throughput":
         if m.completions and dt > 0:

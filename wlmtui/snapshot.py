@@ -53,6 +53,8 @@ class Snapshot:
                 "status": c.status,
                 "pi": None if c.pi is None else round(c.pi, 4),
                 "pi_source": c.perf.source,
+                "pi_detail": c.perf.detail,
+                "response_times": None if c.perf.distribution is None else c.perf.distribution.to_json(),
                 "measured": c.perf.measured,
                 "weight": c.weight,
                 "old_weight": c.old_weight,
