@@ -125,3 +125,19 @@ def test_escape_in_either_hierarchy_is_refused(trees, backend, tmp_path):
     with pytest.raises(BackendError, match=r"batch \(.*unified/wlm/batch resolves to .*outside/batch\)"):
         backend.attach({"batch": "wlm/batch"})
     assert not (cpu.root / "wlm/batch").exists()
+
+
+def test_unified_cgroup_gone_reads_as_missing_and_is_reopened(trees, backend):
+    cpu, unified = trees
+    cpu.add("b")
+    unified.add("b")
+    backend.attach({"b": "b"})
+    unified.bump("b", usage=40, io=2)
+    assert backend.sample(1.0).classes["b"] == CgroupCounters(usage_us=40, io_some_us=2)
+    assert backend.sample(2.0).classes["b"] == CgroupCounters(usage_us=40, io_some_us=2)  # idle
+    unified.remove("b")
+    gone = backend.sample(3.0)
+    assert gone.classes["b"] is None and gone.errors == ()
+    unified.add("b")
+    unified.bump("b", usage=3)
+    assert backend.sample(4.0).classes["b"] == CgroupCounters(usage_us=3)

@@ -6,12 +6,21 @@ import errno
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from fake_cgroupfs import FakeCgroupFs, pressure_text
+from fake_cgroupfs import FakeCgroupFs, cpu_stat_text, pressure_text
 from wlmtui.backends import cgroupfs
 from wlmtui.backends.base import ActuatorError, BackendError
-from wlmtui.backends.cgroupfs import CgroupV2Backend, parse_cpu_stat, parse_pressure
-from wlmtui.observation import CgroupCounters
+from wlmtui.backends.cgroupfs import (
+    CgroupV2Backend,
+    cpu_stat_usage,
+    parse_cpu_stat,
+    parse_pressure,
+    pressure_line,
+    pressure_totals,
+)
+from wlmtui.observation import CgroupCounters, PressureLine
 
 CLASSES = {"batch": "wlm/batch", "web": "wlm/web"}
 
@@ -325,3 +334,189 @@ def test_parse_pressure_with_and_without_full_line():
 def test_parse_cpu_stat():
     assert parse_cpu_stat("usage_usec 10\nuser_usec 4\n\n") == (10, [])
     assert parse_cpu_stat("usage_usec -1\nnice_usec x\n") == (None, ["usage_usec -1", "nice_usec x"])
+
+
+# ---------------------------------------------------------------- fast paths
+
+KERNEL_PSI = (b"some avg10=45.98 avg60=27.39 avg300=32.34 total=1701785693\n"
+              b"full avg10=0.00 avg60=0.10 avg300=2.00 total=7\n")
+KERNEL_STAT = (b"usage_usec 5662743670\nuser_usec 5157994279\nsystem_usec 504749390\nnice_usec 0\n"
+               b"core_sched.force_idle_usec 0\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n")
+
+
+def test_fast_paths_read_the_kernel_layout():
+    assert pressure_totals(KERNEL_PSI) == (1701785693, 7)
+    assert pressure_line(KERNEL_PSI) == PressureLine(1701785693, 7, (45.98, 27.39, 32.34), (0.0, 0.1, 2.0))
+    some_only = KERNEL_PSI.split(b"full")[0]
+    assert pressure_totals(some_only) == (1701785693, None)
+    assert pressure_line(some_only) == parse_pressure(some_only.decode())[0]
+    assert cpu_stat_usage(KERNEL_STAT) == 5662743670
+    assert cpu_stat_usage(cpu_stat_text(12).encode()) == 12
+
+
+@pytest.mark.parametrize("data", [
+    b"",
+    b"some avg10=0.00 avg60=0.00 avg300=0.00 total=9\nfull avg10=zz avg60=0 avg300=0 total=1\n",
+    b"some avg10=0.00 avg60=0.00 avg300=0.00 total=9",            # no newline
+    b"some  avg10=0.00 avg60=0.00 avg300=0.00 total=9\n",         # two spaces
+    b"some avg10=0.00 avg60=0.00 avg300=0.00 total=9 \n",         # trailing space
+    b"full avg10=0.00 avg60=0.00 avg300=0.00 total=9\n",          # no some line
+    b"some total=9 avg10=0.00 avg60=0.00 avg300=0.00\n",          # other order
+    b"some avg10=0.00 avg60=0.00 avg300=0.00 total=-9\n",
+    KERNEL_PSI + KERNEL_PSI,                                       # a second some line
+    KERNEL_PSI + b"\n",
+])
+def test_pressure_fast_path_refuses_other_layouts(data):
+    with pytest.raises(ValueError):
+        pressure_totals(data)
+    with pytest.raises(ValueError):
+        pressure_line(data)
+
+
+@pytest.mark.parametrize("data", [
+    b"",
+    b"usage_usec 77\nuser_usec\n",
+    b"user_usec 4\nusage_usec 10\n",          # usage not first
+    b"usage_usec 10\nusage_usec 11\n",         # the line parser takes the last
+    b"usage_usec  10\n",
+    b"usage_usec\t10\n",
+    b"usage_usec 10\n\nuser_usec 4\n",
+    b"usage_usec 10\nuser_usec 4",
+    b"usage_usec 10\nuser\x1cusec 4\n",        # a separator to str.split
+    b"usage_usec 10\nuser\xffusec 4\n",
+])
+def test_cpu_stat_fast_path_refuses_other_layouts(data):
+    with pytest.raises(ValueError):
+        cpu_stat_usage(data)
+
+
+_PIECES = [b"some", b"full", b"usage_usec", b"user_usec", b"x.y", b" ", b"  ", b"\t", b"\n", b"\r", b"\x0b",
+           b"\x1c", b"\x85", b"\xff", b"avg10=", b"avg60=", b"avg300=", b"total=", b"=", b"0", b"42", b"0.10",
+           b"12.5", b".", b"-", b"zz"]
+
+
+def _psi_file(nums, full, junk):
+    a, b, c, t, d, e, f, u = nums
+    text = f"some avg10={a}.{b:02d} avg60={c}.00 avg300=0.{b:02d} total={t}\n"
+    if full:
+        text += f"full avg10={d}.{e:02d} avg60={f}.00 avg300=0.00 total={u}\n"
+    data = text.encode()
+    if junk is not None:  # one byte changed somewhere
+        i, byte = junk
+        i %= len(data)
+        data = data[:i] + bytes([byte]) + data[i + 1:]
+    return data
+
+
+_psi_files = st.builds(_psi_file, st.lists(st.integers(0, 10**12), min_size=8, max_size=8), st.booleans(),
+                       st.none() | st.tuples(st.integers(0, 200), st.integers(0, 255)))
+_stat_files = st.builds(lambda vals, names: "".join(f"{n} {v}\n" for n, v in zip(["usage_usec", *names], vals)).encode(),
+                        st.lists(st.integers(0, 10**15), min_size=1, max_size=6),
+                        st.lists(st.sampled_from(["user_usec", "nice_usec", "usage_usec", "a.b", "x y", ""]), max_size=5))
+_soup = st.lists(st.sampled_from(_PIECES), max_size=30).map(b"".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(_psi_files, _soup, st.binary(max_size=120)))
+def test_pressure_fast_path_agrees_with_the_line_parser(data):
+    line, bad = parse_pressure(data.decode("ascii", "replace"))
+    try:
+        totals = pressure_totals(data)
+    except ValueError:
+        with pytest.raises(ValueError):
+            pressure_line(data)
+        return
+    assert bad == [] and line is not None
+    assert totals == (line.some_total_us, line.full_total_us)
+    assert pressure_line(data) == line
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(_stat_files, _soup, st.binary(max_size=120)))
+def test_cpu_stat_fast_path_agrees_with_the_line_parser(data):
+    usage, bad = parse_cpu_stat(data.decode("ascii", "replace"))
+    try:
+        fast = cpu_stat_usage(data)
+    except ValueError:
+        return
+    assert bad == [] and fast == usage
+
+
+def test_kernel_layout_is_read_without_the_line_parsers(fake, attached, monkeypatch):
+    def refuse(text):
+        raise AssertionError("line parser used on the kernel's layout")
+
+    monkeypatch.setattr(cgroupfs, "parse_pressure", refuse)
+    monkeypatch.setattr(cgroupfs, "parse_cpu_stat", refuse)
+    fake.bump("wlm/batch", usage=1500, cpu=300, cpu_full=100, memory=20, io=7)
+    (fake.proc_pressure / "cpu").write_text("some avg10=1.50 avg60=2.25 avg300=3.00 total=999\n"
+                                            "full avg10=0.50 avg60=0.00 avg300=0.00 total=11\n")
+    (fake.proc_pressure / "io").write_text("some avg10=0.10 avg60=0.20 avg300=0.30 total=40\n")
+    sample = attached.sample(1.0)
+    assert sample.classes["batch"] == CgroupCounters(1500, 300, 100, 20, 0, 7, 0)
+    assert sample.system["cpu"] == PressureLine(999, 11, (1.5, 2.25, 3.0), (0.5, 0.0, 0.0))
+    assert sample.system["io"] == PressureLine(40, None, (0.1, 0.2, 0.3), None)
+    assert sample.errors == ()
+
+
+def test_other_well_formed_layouts_fall_back_to_the_line_parsers(fake, attached):
+    fake.write("wlm/batch", "cpu.stat", "user_usec 4\nusage_usec  10\n")
+    fake.write("wlm/batch", "cpu.pressure", "some total=9 avg60=0.00 avg10=0.00 avg300=0.00\n")
+    fake.write("wlm/batch", "io.pressure", "some avg10=0 avg60=0 avg300=0 total=3\r\nfull avg10=0 avg60=0 avg300=0 total=1\n")
+    (fake.proc_pressure / "memory").write_text("some avg10=1 avg60=2 avg300=3 total=5\n")
+    sample = attached.sample(1.0)
+    assert sample.classes["batch"] == CgroupCounters(usage_us=10, cpu_some_us=9, io_some_us=3, io_full_us=1)
+    assert sample.system["memory"] == PressureLine(5, None, (1.0, 2.0, 3.0), None)
+    assert sample.errors == () and attached.malformed == 0
+
+
+def test_unlink_check_only_when_usage_did_not_move(fake, attached, monkeypatch):
+    attached.sample(1.0)  # opens the descriptors
+    real_fstat, calls = os.fstat, []
+    monkeypatch.setattr(cgroupfs.os, "fstat", lambda fd: calls.append(fd) or real_fstat(fd))
+    fake.bump("wlm/batch", usage=5)
+    fake.bump("wlm/web", usage=5)
+    attached.sample(2.0)
+    assert calls == []
+    fake.bump("wlm/batch", usage=5)
+    attached.sample(3.0)
+    assert len(calls) == 1  # web only: its usage_usec stood still
+    fake.remove("wlm/web")
+    assert attached.sample(4.0).classes["web"] is None
+
+
+def test_vanished_idle_cgroup_reads_as_missing_until_recreated(fake, attached):
+    fake.bump("wlm/batch", usage=100)
+    attached.sample(1.0)
+    attached.sample(2.0)  # idle: the same usage_usec
+    fake.remove("wlm/batch")
+    assert attached.sample(3.0).classes["batch"] is None
+    assert attached.sample(4.0).classes["batch"] is None
+    fake.add("wlm/batch")
+    assert attached.sample(5.0).classes["batch"] == CgroupCounters(usage_us=0)
+    assert attached.sample(6.0).classes["batch"] == CgroupCounters(usage_us=0)  # idle again, and kept
+
+
+def _kernel_counter_files() -> list[str]:
+    files = [f"/proc/pressure/{res}" for res in ("cpu", "memory", "io")]
+    try:
+        with open("/proc/self/mounts", encoding="ascii", errors="replace") as fh:
+            mounts = [line.split()[1] for line in fh if line.split()[2:3] == ["cgroup2"]]
+    except OSError:
+        mounts = []
+    for mount in mounts:
+        files += [os.path.join(mount, name) for name in ("cpu.stat", "cpu.pressure", "memory.pressure", "io.pressure")]
+    return [f for f in files if os.access(f, os.R_OK)]
+
+
+def test_this_kernels_counter_files_take_the_fast_path():
+    files = _kernel_counter_files()
+    if not files:
+        pytest.skip("no PSI or cgroup2 counter files readable here")
+    for path in files:
+        with open(path, "rb") as fh:
+            data = fh.read(cgroupfs.READ_SIZE)
+        if path.endswith("cpu.stat"):
+            assert cpu_stat_usage(data) == parse_cpu_stat(data.decode())[0], path
+        else:
+            assert pressure_line(data) == parse_pressure(data.decode())[0], path

@@ -8,6 +8,14 @@ as in test trees): its descriptors are dropped, the class reads as missing
 (``None``) for that sample, and the next sample tries to open it again, so a
 recreated cgroup is picked up by itself.
 
+Per class and tick the counters are parsed from the bytes read, without
+decoding: one regular-expression match per file that accepts only the
+kernel's own layout and yields just the integers the class needs
+(:func:`cpu_stat_usage`, :func:`pressure_totals`). Anything else — a
+malformed or unusual line — falls back to the line-by-line parsers
+(:func:`parse_cpu_stat`, :func:`parse_pressure`), which skip and count bad
+lines; on the input the fast path accepts, both give the same numbers.
+
 Class cgroups are confined below the backend's root after resolving
 symlinks; nothing outside the attached cgroups is ever written.
 """
@@ -16,6 +24,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -30,6 +39,8 @@ READ_SIZE = 4096
 _GONE = frozenset({errno.ENODEV, errno.ENOENT, errno.EBADF})
 _DENIED = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 _ROOT_HINT = "run as root, or use --dry-run or --no-create"
+_PRESSURE = tuple((res, f"{res}.pressure") for res in RESOURCES)
+_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC
 
 
 # ---------------------------------------------------------------- parsing
@@ -87,6 +98,60 @@ def parse_pressure(text: str) -> tuple[PressureLine | None, list[str]]:
     ), bad
 
 
+# Fast paths: the kernel's exact layout, matched in one go from bytes.
+# Possessive quantifiers: nothing here ever needs to backtrack. The name
+# class [!-~] (printable ASCII but space) keeps out every byte that str.split
+# or str.splitlines would treat as a separator, so a match is always input
+# the line parsers read the same way, with no malformed line.
+_STAT_FAST = re.compile(rb"usage_usec ([0-9]++)\n(?:(?!usage_usec )[!-~]++ [0-9]++\n)*+")
+_DECIMAL = rb"[0-9]++\.[0-9]++"
+
+
+def _psi_pattern(avg: bytes) -> re.Pattern[bytes]:
+    line = rb" avg10=%s avg60=%s avg300=%s total=([0-9]++)\n" % (avg, avg, avg)
+    return re.compile(rb"some" + line + rb"(?:full" + line + rb")?+")
+
+
+_PSI_FAST = _psi_pattern(rb"(" + _DECIMAL + rb")")  # averages and totals
+_PSI_TOTALS = _psi_pattern(_DECIMAL)  # totals only
+
+
+def cpu_stat_usage(data: bytes) -> int:
+    """``usage_usec`` from the bytes of a ``cpu.stat`` file laid out as the
+    kernel writes it (``usage_usec`` first, one ``name value`` per line);
+    ``ValueError`` for anything else — then use :func:`parse_cpu_stat`."""
+    m = _STAT_FAST.fullmatch(data)
+    if m is None:
+        raise ValueError("cpu.stat not in the kernel's layout")
+    return int(m[1])
+
+
+def pressure_totals(data: bytes) -> tuple[int, int | None]:
+    """The ``total=`` values of the ``some`` and ``full`` lines (``full``:
+    ``None`` without one) from the bytes of a ``*.pressure`` file laid out as
+    the kernel writes it; ``ValueError`` for anything else — then use
+    :func:`parse_pressure`."""
+    m = _PSI_TOTALS.fullmatch(data)
+    if m is None:
+        raise ValueError("pressure file not in the kernel's layout")
+    some, full = m.groups()
+    return int(some), None if full is None else int(full)
+
+
+def pressure_line(data: bytes) -> PressureLine:
+    """The whole :class:`PressureLine` (averages too) from the bytes of a
+    ``*.pressure`` file laid out as the kernel writes it; ``ValueError`` for
+    anything else — then use :func:`parse_pressure`."""
+    m = _PSI_FAST.fullmatch(data)
+    if m is None:
+        raise ValueError("pressure file not in the kernel's layout")
+    s10, s60, s300, some, f10, f60, f300, full = m.groups()
+    if full is None:
+        return PressureLine(int(some), None, (float(s10), float(s60), float(s300)), None)
+    return PressureLine(int(some), int(full), (float(s10), float(s60), float(s300)),
+                        (float(f10), float(f60), float(f300)))
+
+
 # ---------------------------------------------------------------- weights
 
 def weight_to_shares(weight: int) -> int:
@@ -138,6 +203,8 @@ class _Cgroup:
     weight_dir: str
     counter_dir: str
     fds: dict[str, int] = field(default_factory=dict)
+    #: usage_usec of the last sample read through the kept cpu.stat fd
+    last_usage: int | None = None
 
     def close(self) -> None:
         for fd in self.fds.values():
@@ -146,6 +213,7 @@ class _Cgroup:
             except OSError:
                 pass
         self.fds.clear()
+        self.last_usage = None
 
 
 # ---------------------------------------------------------------- backends
@@ -235,37 +303,43 @@ class _CgroupFsBackend(Backend):
             self.malformed += len(bad)
             errors.append(f"{where}: skipped {len(bad)} malformed line(s), e.g. {bad[0][:60]!r}")
 
-    def _pread(self, cg: _Cgroup, fname: str) -> str:
-        """Read one counter file through its kept fd; raises OSError."""
-        fd = cg.fds.get(fname)
-        if fd is None:
-            fd = os.open(os.path.join(cg.counter_dir, fname), os.O_RDONLY | os.O_CLOEXEC)
-            cg.fds[fname] = fd
-        elif fname == "cpu.stat" and os.fstat(fd).st_nlink == 0:
-            # An unlinked ordinary file still reads; cgroupfs answers ENODEV instead.
-            raise OSError(errno.ENOENT, "cgroup removed")
-        return os.pread(fd, READ_SIZE, 0).decode("ascii", "replace")
-
     def _read_class(self, cg: _Cgroup, errors: list[str]) -> CgroupCounters | None:
+        fds = cg.fds
         try:
-            usage, bad = parse_cpu_stat(self._pread(cg, "cpu.stat"))
+            fd = fds.get("cpu.stat")
+            kept = fd is not None
+            if not kept:
+                fd = fds["cpu.stat"] = os.open(os.path.join(cg.counter_dir, "cpu.stat"), _OPEN_FLAGS)
+            data = os.pread(fd, READ_SIZE, 0)
+            try:
+                usage, bad = cpu_stat_usage(data), None
+            except ValueError:
+                usage, bad = parse_cpu_stat(data.decode("ascii", "replace"))
+            # An unlinked ordinary file still reads (cgroupfs answers ENODEV
+            # instead); it never changes, so look only when the counter has not.
+            if kept and (usage is None or usage == cg.last_usage) and os.fstat(fd).st_nlink == 0:
+                raise OSError(errno.ENOENT, "cgroup removed")
         except OSError as exc:
             cg.close()
             if exc.errno not in _GONE:
                 errors.append(f"{cg.name}: cannot read {cg.counter_dir}/cpu.stat: {_why(exc)}")
             return None
-        self._malformed(errors, f"{cg.name} cpu.stat", bad)
+        if bad:
+            self._malformed(errors, f"{cg.name} cpu.stat", bad)
         if usage is None:
             self.malformed += 1
             errors.append(f"{cg.name}: {cg.counter_dir}/cpu.stat has no usage_usec")
             return None
-        totals = {}
-        for res in RESOURCES:
-            fname = f"{res}.pressure"
+        cg.last_usage = usage
+        counters = [usage]
+        for res, fname in _PRESSURE:
             try:
-                line, bad = parse_pressure(self._pread(cg, fname))
+                fd = fds.get(fname)
+                if fd is None:
+                    fd = fds[fname] = os.open(os.path.join(cg.counter_dir, fname), _OPEN_FLAGS)
+                data = os.pread(fd, READ_SIZE, 0)
             except OSError as exc:
-                fd = cg.fds.pop(fname, None)
+                fd = fds.pop(fname, None)
                 if fd is not None:
                     os.close(fd)
                 if exc.errno == errno.ENODEV or not os.path.isdir(cg.counter_dir):  # removed meanwhile
@@ -274,13 +348,16 @@ class _CgroupFsBackend(Backend):
                 self._once(errors, f"{cg.counter_dir}/{fname}",
                            f"{cg.name}: {cg.counter_dir}/{fname} unreadable ({_why(exc)}); "
                            f"{res} pressure counts as 0 (PSI disabled?)")
+                counters += (0, 0)
                 continue
-            self._malformed(errors, f"{cg.name} {fname}", bad)
-            if line is not None:
-                totals[res] = (line.some_total_us, line.full_total_us or 0)
-        cpu, mem, io = (totals.get(res, (0, 0)) for res in RESOURCES)
-        return CgroupCounters(usage_us=usage, cpu_some_us=cpu[0], cpu_full_us=cpu[1],
-                              mem_some_us=mem[0], mem_full_us=mem[1], io_some_us=io[0], io_full_us=io[1])
+            try:
+                some, full = pressure_totals(data)
+            except ValueError:
+                line, bad = parse_pressure(data.decode("ascii", "replace"))
+                self._malformed(errors, f"{cg.name} {fname}", bad)
+                some, full = (0, 0) if line is None else (line.some_total_us, line.full_total_us)
+            counters += (some, full or 0)
+        return CgroupCounters(*counters)
 
     def _read_system(self, errors: list[str]) -> dict[str, PressureLine]:
         system = {}
@@ -289,8 +366,8 @@ class _CgroupFsBackend(Backend):
             try:
                 fd = self._system_fds.get(res)
                 if fd is None:
-                    fd = self._system_fds[res] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-                text = os.pread(fd, READ_SIZE, 0).decode("ascii", "replace")
+                    fd = self._system_fds[res] = os.open(path, _OPEN_FLAGS)
+                data = os.pread(fd, READ_SIZE, 0)
             except OSError as exc:
                 fd = self._system_fds.pop(res, None)
                 if fd is not None:
@@ -298,8 +375,11 @@ class _CgroupFsBackend(Backend):
                 self._once(errors, "system-psi",
                            f"system pressure unavailable ({path}: {_why(exc)}); is PSI enabled (psi=1)?")
                 continue
-            line, bad = parse_pressure(text)
-            self._malformed(errors, f"system {res} pressure", bad)
+            try:
+                line = pressure_line(data)
+            except ValueError:
+                line, bad = parse_pressure(data.decode("ascii", "replace"))
+                self._malformed(errors, f"system {res} pressure", bad)
             if line is not None:
                 system[res] = line
         return system
