@@ -26,14 +26,13 @@ at most ``RELAX_RATE`` (in log space) per tick. Every change has a reason.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 #: ln-weight per tick by which weights drift back to base when all goals are met
 RELAX_RATE = 0.05
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     name: str
     importance: int
     pi: float | None  # None: idle — neither missing nor beating
@@ -55,8 +54,7 @@ class Candidate:
         return self.pi is not None and self.pi < 1.0 - self.deadband
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
     name: str
     old: float
     new: float

@@ -13,18 +13,16 @@ pinned weight without a jump.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from wlmtui.policy import Gains
 
 
-@dataclass(frozen=True, slots=True)
-class ControllerState:
+class ControllerState(NamedTuple):
     prev_error: float | None = None  # None: no valid error yet (start, idle)
 
 
-@dataclass(frozen=True, slots=True)
-class Terms:
+class Terms(NamedTuple):
     """What the controller computed this tick, for display and JSON."""
 
     error: float = 0.0

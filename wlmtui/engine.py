@@ -10,8 +10,7 @@ made by the loop thread between ticks.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 from wlmtui import controller
 from wlmtui.arbiter import Candidate, arbitrate
@@ -20,8 +19,7 @@ from wlmtui.observation import ClassMeasure, Observation
 from wlmtui.policy import Policy, ServiceClass
 
 
-@dataclass(frozen=True, slots=True)
-class ClassDecision:
+class ClassDecision(NamedTuple):
     name: str
     importance: int
     goal: str
@@ -63,11 +61,7 @@ class _ClassState:
     ctl: controller.ControllerState = field(default_factory=controller.ControllerState)
     rt: ResponseWindow = field(default_factory=ResponseWindow)
     pinned: int | None = None
-
-
-@lru_cache(maxsize=4096)
-def _describe(goal) -> str:
-    return goal.describe()
+    goal_text: str = ""
 
 
 def status_of(perf: Performance, deadband: float) -> str:
@@ -133,6 +127,7 @@ class Engine:
                 st.weight = _clamp_weight(cls, st.weight)
                 if st.pinned is not None:
                     st.pinned = int(_clamp_weight(cls, st.pinned))
+            st.goal_text = cls.goal.describe()
             self._state[cls.name] = st
 
     # -- the tick -----------------------------------------------------------
@@ -192,7 +187,7 @@ class Engine:
             else:
                 reason = "token budget only (no cgroup)"
             out.append(ClassDecision(
-                name=cls.name, importance=cls.importance, goal=_describe(cls.goal), goal_type=cls.goal.type,
+                name=cls.name, importance=cls.importance, goal=st.goal_text, goal_type=cls.goal.type,
                 status=status_of(perf, cls.deadband), perf=perf, terms=terms[cls.name], old_weight=old,
                 weight=round(st.weight) if cls.has_cgroup else None, reason=reason, role=role,
                 pinned=st.pinned is not None, measure=obs.classes.get(cls.name),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 from wlmtui.observation import ClassMeasure
 from wlmtui.policy import DISCRETIONARY_PI, ServiceClass
@@ -22,8 +22,7 @@ MIN_SAMPLES = 5
 RT_WINDOW_S = 3.0
 
 
-@dataclass(frozen=True, slots=True)
-class Performance:
+class Performance(NamedTuple):
     pi: float | None  # None: idle or no data — the controller holds
     source: str  # "rt-measured", "psi-proxy", "velocity", "completions", "token", "fixed", "idle", "missing"
     measured: float | None = None  # in the goal's unit: seconds, velocity, completions/s, tokens
