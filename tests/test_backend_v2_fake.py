@@ -278,7 +278,8 @@ def test_malformed_lines_are_counted_and_skipped(fake, attached):
     fake.write("wlm/web", "cpu.stat", "usage_usec 77\nuser_usec\n")
     fake.write("wlm/web", "io.pressure", "garbage\n")
     sample = attached.sample(1.0)
-    assert sample.classes["batch"] == CgroupCounters(usage_us=50, cpu_some_us=9)
+    # the malformed "full" line is skipped: no cpu "full" figure for batch this time
+    assert sample.classes["batch"] == CgroupCounters(usage_us=50, cpu_some_us=9, cpu_full_us=None)
     assert sample.classes["web"] == CgroupCounters(usage_us=77)
     assert attached.malformed == 3
     assert len(sample.errors) == 3
@@ -465,7 +466,8 @@ def test_other_well_formed_layouts_fall_back_to_the_line_parsers(fake, attached)
     fake.write("wlm/batch", "io.pressure", "some avg10=0 avg60=0 avg300=0 total=3\r\nfull avg10=0 avg60=0 avg300=0 total=1\n")
     (fake.proc_pressure / "memory").write_text("some avg10=1 avg60=2 avg300=3 total=5\n")
     sample = attached.sample(1.0)
-    assert sample.classes["batch"] == CgroupCounters(usage_us=10, cpu_some_us=9, io_some_us=3, io_full_us=1)
+    assert sample.classes["batch"] == CgroupCounters(usage_us=10, cpu_some_us=9, cpu_full_us=None,
+                                                     io_some_us=3, io_full_us=1)
     assert sample.system["memory"] == PressureLine(5, None, (1.0, 2.0, 3.0), None)
     assert sample.errors == () and attached.malformed == 0
 

@@ -22,7 +22,7 @@ def cls(goal: str, **extra):
     return policy.classes[0]
 
 
-BUSY = dict(usage=0.5, velocity=50.0, cpu_stall=0.06)
+BUSY = dict(usage=0.5, velocity=50.0, cpu_stall=0.06, cpu_full=None)  # a kernel without cgroup cpu "full"
 
 
 def test_average_goal_uses_the_mean():
@@ -56,6 +56,16 @@ def test_too_few_transactions_fall_back_to_the_psi_proxy_and_say_so():
     assert perf.source == "psi-proxy"
     assert perf.pi == pytest.approx(0.06 / 0.03)
     assert f"only {MIN_SAMPLES - 1} transactions" in perf.detail
+
+
+def test_psi_proxy_prefers_full_stall_where_the_kernel_reports_it():
+    """"some" counts a class's workers queueing behind each other (38 % at a
+    p95 of 27 ms in BENCHMARKS.md); "full" counts only time in which none of
+    them ran, which is the delay weights can fix."""
+    c = cls("{type: response_time, target: 100ms}")
+    perf = performance(c, ClassMeasure(usage=0.5, velocity=50.0, cpu_stall=0.38, cpu_full=0.006), [])
+    assert perf.pi == pytest.approx(0.2) and "cpu stall (full) 0.6%" in perf.detail
+    assert performance(c, ClassMeasure(**BUSY), []).detail.startswith("cpu stall (some) 6.0%")
 
 
 def test_throughput_from_completion_counts():

@@ -83,7 +83,7 @@ def test_pure_v2_loop_moves_weight_on_fake_tree(tmp_path):
     fs.add("wlm/batch")
     loop.prime()
     for _ in range(6):
-        fs.bump("wlm/web", usage=300_000, cpu=300_000)  # 30 % stall
+        fs.bump("wlm/web", usage=300_000, cpu=300_000, cpu_full=300_000)  # 30 % stall
         fs.bump("wlm/batch", usage=700_000, cpu=50_000)
         clock.advance(1.0)
         snap = loop.step()
@@ -111,7 +111,7 @@ def test_dry_run_writes_nothing(tmp_path):
     loop = ControlLoop(policy, select_backend("v2", policy, cgroup_root=str(fs.path())), clock=clock, dry_run=True)
     loop.prime()
     for _ in range(4):
-        fs.bump("a", usage=300_000, cpu=300_000)
+        fs.bump("a", usage=300_000, cpu=300_000, cpu_full=300_000)
         fs.bump("b", usage=700_000)
         clock.advance(1.0)
         snap = loop.step()

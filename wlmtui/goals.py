@@ -113,11 +113,14 @@ class ResponseWindow:
 
 
 def _psi_proxy(cls: ServiceClass, m: ClassMeasure, why: str) -> Performance:
+    """PI from CPU pressure: the time *all* the class's runnable tasks waited
+    (``full``) where the kernel reports it, else the time *some* waited."""
     if m.idle:
         return Performance(None, "idle", detail="no CPU demand this interval")
+    stall, kind = (m.cpu_full, "full") if m.cpu_full is not None else (m.cpu_stall, "some")
     return Performance(
-        clamp_pi(m.cpu_stall / cls.psi_threshold), "psi-proxy", m.cpu_stall,
-        f"cpu stall {m.cpu_stall:.1%} vs threshold {cls.psi_threshold:.1%}{why}",
+        clamp_pi(stall / cls.psi_threshold), "psi-proxy", stall,
+        f"cpu stall ({kind}) {stall:.1%} vs threshold {cls.psi_threshold:.1%}{why}",
     )
 
 

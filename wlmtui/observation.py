@@ -29,7 +29,7 @@ class CgroupCounters:
 
     usage_us: int
     cpu_some_us: int = 0
-    cpu_full_us: int = 0
+    cpu_full_us: int | None = 0  # None: this kernel has no cgroup cpu "full" line
     mem_some_us: int = 0
     mem_full_us: int = 0
     io_some_us: int = 0
@@ -62,7 +62,7 @@ class ClassMeasure:
     present: bool = True
     usage: float = 0.0  # cores
     cpu_stall: float = 0.0  # fraction of wall time with some task stalled on CPU
-    cpu_full: float = 0.0
+    cpu_full: float | None = 0.0  # fraction with *every* task of the class stalled (None: not reported)
     mem_stall: float = 0.0
     io_stall: float = 0.0
     velocity: float | None = None  # None: idle, nothing to judge

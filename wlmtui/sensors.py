@@ -39,7 +39,8 @@ def class_measure(prev: CgroupCounters | None, cur: CgroupCounters | None, dt: f
     return ClassMeasure(
         usage=d_use / wall_us,
         cpu_stall=min(1.0, d_cpu / wall_us),
-        cpu_full=min(1.0, _delta(cur.cpu_full_us, prev.cpu_full_us) / wall_us),
+        cpu_full=None if cur.cpu_full_us is None or prev.cpu_full_us is None
+        else min(1.0, _delta(cur.cpu_full_us, prev.cpu_full_us) / wall_us),
         mem_stall=min(1.0, d_mem / wall_us),
         io_stall=min(1.0, d_io / wall_us),
         velocity=velocity,

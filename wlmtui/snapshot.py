@@ -66,7 +66,7 @@ class Snapshot:
                                "windup": t.windup, "held": t.held},
                 "measurements": None if m is None else {
                     "present": m.present, "usage_cores": round(m.usage, 4), "cpu_stall": round(m.cpu_stall, 4),
-                    "cpu_full": round(m.cpu_full, 4), "mem_stall": round(m.mem_stall, 4),
+                    "cpu_full": None if m.cpu_full is None else round(m.cpu_full, 4), "mem_stall": round(m.mem_stall, 4),
                     "io_stall": round(m.io_stall, 4),
                     "velocity": None if m.velocity is None else round(m.velocity, 2),
                     "transactions": m.completions,

@@ -356,8 +356,9 @@ class _CgroupFsBackend(Backend):
                 line, bad = parse_pressure(data.decode("ascii", "replace"))
                 self._malformed(errors, f"{cg.name} {fname}", bad)
                 some, full = (0, 0) if line is None else (line.some_total_us, line.full_total_us)
-            counters += (some, full or 0)
-        return CgroupCounters(*counters)
+            # a kernel without the cgroup cpu "full" line: None, so the PI proxy uses "some"
+            counters += (some, full if full is not None or res != "cpu" else None)
+        return CgroupCounters(*(0 if v is None and i != 2 else v for i, v in enumerate(counters)))
 
     def _read_system(self, errors: list[str]) -> dict[str, PressureLine]:
         system = {}

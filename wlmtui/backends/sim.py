@@ -184,7 +184,7 @@ class SimHost(Backend):
             any_waiting |= waiting
             stall = (1.0 - a / w) if waiting and w > 0 else (CONTENTION_STALL * busy if a > 0 else 0.0)
             c.stall_us += min(1.0, stall) * dt * 1e6
-            c.full_us += (min(1.0, stall) * 0.5 if a == 0 and w > 0 else 0.0) * dt * 1e6
+            c.full_us += min(1.0, stall) * dt * 1e6  # the model treats a class as one queue: full = some
             if demand[n] > 0 and c.spec.service_ms > 0:
                 # the capacity this class could use: its share were it insatiable
                 cap = water_fill({**want, n: self.cpus}, weights, self.cpus)[n]
