@@ -113,7 +113,7 @@ def test_no_create_names_each_missing_hierarchy(trees, backend):
     cpu, unified = trees
     unified.add("b")
     [warning] = backend.attach({"b": "b"}, create=False)
-    assert warning.startswith(f"b: cgroup {cpu.root}/b does not exist (--no-create)")
+    assert warning.startswith(f"b: cgroup {cpu.root}/b does not exist (not created: --no-create or --dry-run)")
     assert not (cpu.root / "b").exists()
 
 

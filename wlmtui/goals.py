@@ -132,9 +132,11 @@ def performance(cls: ServiceClass, m: ClassMeasure | None, rt_values: list[float
         if token_pi is None:
             return Performance(None, "token", detail="no budget data yet")
         return Performance(clamp_pi(token_pi), "token", detail="projected / budget")
+    if m is not None and not m.present:
+        return Performance(None, "missing", detail="cgroup missing")
     if goal.type == "discretionary":
         return Performance(DISCRETIONARY_PI, "fixed", detail="discretionary: always a donor")
-    if m is None or not m.present:
+    if m is None:
         return Performance(None, "missing", detail="cgroup missing")
     if goal.type == "velocity":
         if m.velocity is None:

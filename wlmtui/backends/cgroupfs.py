@@ -269,7 +269,7 @@ class _CgroupFsBackend(Backend):
     def _check(self, cg: _Cgroup, create: bool) -> list[str]:
         missing = sorted({d for d in (cg.weight_dir, cg.counter_dir) if not os.path.isdir(d)})
         if missing:
-            how = "(--no-create)" if not create else "(could not be created)"
+            how = "(not created: --no-create or --dry-run)" if not create else "(could not be created)"
             return [f"{cg.name}: cgroup {' and '.join(missing)} does not exist {how}; "
                     "the class shows as missing until it appears"]
         if not os.path.exists(os.path.join(cg.weight_dir, self.weight_file)):
