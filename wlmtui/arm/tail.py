@@ -23,6 +23,9 @@ in what it owns:
 * Files are opened with ``O_NOFOLLOW`` and must be regular files: a symlink
   planted in the state directory is never followed.
 
+The position and the bytes-to-lines step are :class:`wlmtui.linetail.LineTail`
+(one per file: the current one and each retiring one).
+
 Nothing here raises: problems are returned in :attr:`PollResult.error`.
 """
 
@@ -35,21 +38,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from wlmtui.linetail import MAX_LINE, LineTail
+
 CHUNK = 1 << 20  # bytes per read
-MAX_LINE = 64 << 10  # an unfinished line longer than this is dropped (counted malformed)
 ROTATE_AT = 8 << 20  # bytes read before the file is replaced by an empty one
 GRACE_S = 3.0  # how long a replaced file is still read (clients re-check every second)
 _READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
 _CREATE_FLAGS = os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
-
-
-@dataclass(slots=True)
-class _Open:
-    fd: int
-    ident: tuple[int, int]
-    offset: int = 0
-    partial: bytes = b""
-    skipping: bool = False  # inside an over-long line: drop bytes up to the next newline
 
 
 @dataclass(slots=True)
@@ -76,13 +71,13 @@ class FallbackTail:
         self.max_line = max(1024, int(max_line))
         self.chunk = max(4096, int(chunk))
         self.clock = clock
-        self.cur: _Open | None = None
-        self.retiring: list[tuple[float, _Open]] = []
+        self.cur: LineTail | None = None
+        self.retiring: list[tuple[float, LineTail]] = []
         self.skipped = 0  # lines found at start() and not read (written while no receiver ran)
 
     # ------------------------------------------------------------ files
 
-    def _create(self) -> _Open | None:
+    def _create(self) -> LineTail | None:
         """A fresh empty file at the path (or the one a client created a moment ago)."""
         try:
             fd = os.open(self.path, _CREATE_FLAGS, 0o666)
@@ -94,9 +89,9 @@ class FallbackTail:
         except OSError:
             os.close(fd)
             raise
-        return _Open(fd, (st.st_dev, st.st_ino))
+        return LineTail(fd, (st.st_dev, st.st_ino), max_line=self.max_line)
 
-    def _open(self) -> _Open | None:
+    def _open(self) -> LineTail | None:
         fd = os.open(self.path, _READ_FLAGS)
         try:
             st = os.fstat(fd)
@@ -110,9 +105,9 @@ class FallbackTail:
         except OSError:
             os.close(fd)
             raise
-        return _Open(fd, (st.st_dev, st.st_ino))
+        return LineTail(fd, (st.st_dev, st.st_ino), max_line=self.max_line)
 
-    def _retire(self, f: _Open, grace: float | None = None) -> None:
+    def _retire(self, f: LineTail, grace: float | None = None) -> None:
         self.retiring.append((self.clock() + (self.grace if grace is None else grace), f))
 
     def start(self) -> PollResult:
@@ -125,7 +120,7 @@ class FallbackTail:
             except FileNotFoundError:
                 old = None
             if old is not None:
-                size = os.fstat(old.fd).st_size
+                size = old.size()
                 if size == 0:
                     self.cur = old
                     res.events.append("opened")
@@ -152,10 +147,10 @@ class FallbackTail:
 
     def close(self) -> None:
         for _, f in self.retiring:
-            _close(f.fd)
+            f.close()
         self.retiring = []
         if self.cur is not None:
-            _close(self.cur.fd)
+            self.cur.close()
             self.cur = None
 
     def __del__(self):  # pragma: no cover - best effort
@@ -163,50 +158,27 @@ class FallbackTail:
 
     # ------------------------------------------------------------ reading
 
-    def _consume(self, f: _Open, data: bytes, res: PollResult, budget: int) -> None:
-        if f.skipping:
-            nl = data.find(b"\n")
-            if nl < 0:
-                return
-            data = data[nl + 1:]
-            f.skipping = False
-        parts = data.split(b"\n")
-        if f.partial:
-            parts[0] = f.partial + parts[0]
-        f.partial = parts.pop()
-        room = budget - len(res.lines)
-        if len(parts) > room:  # over the budget: leave the rest in the file for the next poll
-            excess = parts[room:]
-            del parts[room:]
-            back = sum(map(len, excess)) + len(excess) + len(f.partial)
-            f.offset -= back
-            res.bytes_read -= back
-            f.partial = b""
-        res.lines += parts
-        if len(f.partial) > self.max_line:
-            res.malformed += 1
-            f.partial = b""
-            f.skipping = True
-
-    def _read(self, f: _Open, res: PollResult, budget: int) -> int:
+    def _read(self, f: LineTail, res: PollResult, budget: int) -> int:
         """Read ``f`` from its offset to its end (or until ``budget`` lines); the size seen."""
-        size = os.fstat(f.fd).st_size
+        size = f.size()
         while f.offset < size and len(res.lines) < budget:
-            data = os.pread(f.fd, min(self.chunk, size - f.offset), f.offset)
+            start = f.offset
+            data = f.read(size, self.chunk)
             if not data:
                 break
-            f.offset += len(data)
-            res.bytes_read += len(data)
-            self._consume(f, data, res, budget)
+            # over the budget, the rest is given back to the file for the next poll
+            lines, dropped = f.feed(data, budget - len(res.lines))
+            res.bytes_read += f.offset - start
+            res.lines += lines
+            if dropped:  # an unfinished line over max_line
+                res.malformed += 1
         return size
 
     @staticmethod
-    def _flush(f: _Open, res: PollResult) -> None:
+    def _judge_unfinished(line: bytes, res: PollResult) -> None:
         """The file under an unfinished line is gone: the line is judged as it stands."""
-        if f.partial and not f.skipping:
-            res.lines.append(f.partial)
-        f.partial = b""
-        f.skipping = False
+        if line:
+            res.lines.append(line)
 
     def poll(self, budget: int = 1 << 62) -> PollResult:
         """Everything new, at most ``budget`` lines (the rest waits for the next poll)."""
@@ -224,7 +196,7 @@ class FallbackTail:
             present = True
         except FileNotFoundError:
             ident, present = None, False
-        if self.cur is not None and self.cur.ident != ident:
+        if self.cur is not None and self.cur.replaced_by(ident):
             res.events.append("replaced")  # unlinked or renamed by someone else: finish it in grace
             self._retire(self.cur)
             self.cur = None
@@ -236,8 +208,8 @@ class FallbackTail:
             except OSError:
                 size = -1
             if deadline <= now and (size < 0 or f.offset >= size):
-                self._flush(f, res)
-                _close(f.fd)
+                self._judge_unfinished(f.flush(), res)
+                f.close()
             else:
                 keep.append((deadline, f))
         self.retiring = keep
@@ -249,10 +221,8 @@ class FallbackTail:
                 return
             res.events.append("opened" if present else "created")
         f = self.cur
-        size = os.fstat(f.fd).st_size
-        if size < f.offset:
-            self._flush(f, res)
-            f.offset = 0
+        if f.truncated(f.size()):
+            self._judge_unfinished(f.rewind(), res)
             res.events.append("truncated")
         size = self._read(f, res, budget)
         if f.offset >= self.rotate_at and f.offset >= size and not f.partial:
@@ -261,10 +231,3 @@ class FallbackTail:
             self.cur = None
             res.events.append("rotated")
             self.cur = self._create()
-
-
-def _close(fd: int) -> None:
-    try:
-        os.close(fd)
-    except OSError:
-        pass

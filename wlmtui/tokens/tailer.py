@@ -17,6 +17,10 @@ of an unfinished last line. Every :meth:`CounterTailer.poll`:
    next poll; when the file is rotated or truncated under it, it is parsed as
    it stands (a complete JSON record counts; a torn one is malformed).
 
+The position and the bytes-to-lines step are :class:`wlmtui.linetail.LineTail`;
+this module adds the rewrite check, the search for a rotated file after a
+restart, the parsing and the persisted state.
+
 Nothing here raises for a missing, unreadable or garbled file: problems come
 back in :class:`PollResult` (``error``, ``malformed``, ``events``).
 :meth:`CounterTailer.export_state` / :meth:`CounterTailer.import_state`
@@ -32,11 +36,11 @@ import stat
 from dataclasses import dataclass
 from typing import Mapping
 
+from wlmtui.linetail import MAX_LINE, LineTail
 from wlmtui.tokens.parse import Tally, Usage, parse_lines
 
 CHUNK = 8 << 20  # bytes per read while catching up
 HEAD = 64  # bytes remembered at the file start and before the offset, to detect rewrites
-MAX_LINE = 64 << 10  # an unfinished line longer than this is dropped (counted malformed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,17 +78,34 @@ class CounterTailer:
         self.path = str(path)
         self.chunk_size = max(4096, int(chunk_size))
         self.max_line = max(1024, int(max_line))
-        self.offset = 0
-        self.ident: tuple[int, int] | None = None  # (st_dev, st_ino) of the file being read
-        self.partial = b""
+        # fd (open between polls), (st_dev, st_ino), offset, unfinished line, over-long skipping
+        self._file = LineTail(max_line=self.max_line)
         self.head = b""
         self.mark = b""  # the last HEAD bytes before ``offset``
-        self.skipping = False  # inside an over-long line: drop bytes up to the next newline
-        self._fd: int | None = None
         # running totals since this tailer's state began (persisted with it)
         self.total_lines = 0
         self.total_malformed = 0
         self.total_unknown = 0
+
+    @property
+    def offset(self) -> int:
+        """Byte offset of the next unread byte."""
+        return self._file.offset
+
+    @property
+    def ident(self) -> tuple[int, int] | None:
+        """``(st_dev, st_ino)`` of the file being read."""
+        return self._file.ident
+
+    @property
+    def partial(self) -> bytes:
+        """The bytes of an unfinished last line."""
+        return self._file.partial
+
+    @property
+    def skipping(self) -> bool:
+        """Inside an over-long line: bytes up to the next newline are dropped."""
+        return self._file.skipping
 
     # ------------------------------------------------------------ state
 
@@ -118,85 +139,67 @@ class CounterTailer:
             return
         if offset < 0 or len(mark) > offset:
             return
-        self.offset, self.ident, self.partial = offset, ident, partial[: self.max_line]
+        f = self._file
+        f.offset, f.ident, f.partial = offset, ident, partial[: self.max_line]
         self.head, self.mark = head[:HEAD], mark[-HEAD:] if mark else b""
-        self.skipping = bool(state.get("skipping", False))
+        f.skipping = bool(state.get("skipping", False))
         self.total_lines, self.total_malformed, self.total_unknown = totals
 
     def close(self) -> None:
-        if self._fd is not None:
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
-            self._fd = None
+        self._file.close()
 
     def __del__(self):  # pragma: no cover - best effort
-        self.close()
+        if hasattr(self, "_file"):
+            self.close()
 
     # ------------------------------------------------------------ reading
 
-    def _consume(self, data: bytes, tally: Tally) -> None:
-        """Feed newly read bytes: complete lines are parsed, the rest waits."""
-        if self.skipping:
-            nl = data.find(b"\n")
-            if nl < 0:
-                return
-            data = data[nl + 1:]
-            self.skipping = False
-        lines = data.split(b"\n")
-        if self.partial:
-            lines[0] = self.partial + lines[0]
-        self.partial = lines.pop()  # bytes after the last newline (often b"")
-        if lines:
-            parse_lines(lines, tally)
-        if len(self.partial) > self.max_line:
-            tally.lines += 1
-            tally.malformed += 1
-            self.partial = b""
-            self.skipping = True
+    @staticmethod
+    def _judge_unfinished(line: bytes, tally: Tally) -> None:
+        """The file under an unfinished line went away or was cut: judge the line as it is."""
+        if line:
+            tally.add_line(line)
 
-    def _flush_partial(self, tally: Tally) -> None:
-        """The file under an unfinished line went away: judge the line as it is."""
-        if self.partial and not self.skipping:
-            tally.add_line(self.partial)
-        self.partial = b""
-        self.skipping = False
-
-    def _read_to_end(self, fd: int, tally: Tally, limit: int | None = None) -> int:
-        """Read from ``self.offset`` to the current end (or ``limit``); bytes read."""
-        end = os.fstat(fd).st_size if limit is None else limit
+    def _read_to_end(self, tally: Tally, limit: int | None = None) -> int:
+        """Read the open file from ``offset`` to its current end (or ``limit``); bytes read."""
+        f = self._file
+        end = f.size() if limit is None else limit
         total = 0
-        while self.offset < end:
-            data = os.pread(fd, min(self.chunk_size, end - self.offset), self.offset)
+        while f.offset < end:
+            data = f.read(end, self.chunk_size)
             if not data:
                 break
-            self.offset += len(data)
             total += len(data)
             self.mark = data[-HEAD:] if len(data) >= HEAD else (self.mark + data)[-HEAD:]
-            self._consume(data, tally)
-        if len(self.head) < HEAD and self.offset > len(self.head):
-            self.head = os.pread(fd, min(HEAD, self.offset), 0)
+            lines, dropped = f.feed(data)
+            if lines:
+                parse_lines(lines, tally)
+            if dropped:  # an unfinished line over max_line
+                tally.lines += 1
+                tally.malformed += 1
+        if len(self.head) < HEAD and f.offset > len(self.head):
+            self.head = os.pread(f.fd, min(HEAD, f.offset), 0)
         return total
 
     def _reset_position(self) -> None:
-        self.offset = 0
+        self._file.offset = 0
         self.head = self.mark = b""
-        self.ident = None
+        self._file.ident = None
 
     def _rewritten(self, fd: int) -> bool:
         """The bytes we remember at the start and before the offset changed."""
         if self.head and os.pread(fd, len(self.head), 0) != self.head:
             return True
-        if self.mark and os.pread(fd, len(self.mark), self.offset - len(self.mark)) != self.mark:
+        if self.mark and os.pread(fd, len(self.mark), self._file.offset - len(self.mark)) != self.mark:
             return True
         return False
 
     def _drain_lost(self, tally: Tally, events: list[str]) -> int:
         """After a restart the path names a new file: finish the old one if it is still nearby."""
-        if self.ident is None:
+        f = self._file
+        if f.ident is None:
             return 0
-        dev, ino = self.ident
+        dev, ino = f.ident
         directory = os.path.dirname(os.path.abspath(self.path))
         try:
             with os.scandir(directory) as entries:
@@ -212,12 +215,14 @@ class CounterTailer:
                 st = os.fstat(fd)
                 if (st.st_dev, st.st_ino) != (dev, ino) or not stat.S_ISREG(st.st_mode):
                     continue
-                if st.st_size < self.offset or self._rewritten(fd):
+                if f.truncated(st.st_size) or self._rewritten(fd):
                     continue
-                read = self._read_to_end(fd, tally)
+                f.fd = fd  # the old file, found again: read it from where we were
+                read = self._read_to_end(tally)
                 events.append("rotated")
                 return read
             finally:
+                f.fd = None
                 os.close(fd)
         events.append("lost-rotated")
         return 0
@@ -234,6 +239,7 @@ class CounterTailer:
         error: str | None = None
         read = 0
         missing = False
+        f = self._file
         try:
             try:
                 st = os.stat(self.path)
@@ -244,40 +250,39 @@ class CounterTailer:
                 current = None
                 missing = True
             # 1. rotation: the path no longer names the file we were reading
-            if self.ident is not None and current != self.ident:
-                if self._fd is not None:
-                    read += self._read_to_end(self._fd, tally)
+            if f.replaced_by(current):
+                if f.fd is not None:
+                    read += self._read_to_end(tally)
                     self.close()
                     events.append("rotated")
                 else:  # restarted since: look for the old file under another name
                     read += self._drain_lost(tally, events)
-                self._flush_partial(tally)
+                self._judge_unfinished(f.flush(), tally)
                 self._reset_position()
             if current is None:
                 events.append("missing")
                 return self._result(tally, read, events, None, missing=True)
             # 2. open (first poll, after rotation, or after a restart)
-            if self._fd is None:
+            if f.fd is None:
                 fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
                 fst = os.fstat(fd)
                 opened = (fst.st_dev, fst.st_ino)
-                if self.ident is not None and opened != self.ident:
+                if f.replaced_by(opened):
                     # replaced between stat and open: next poll handles the rotation
                     os.close(fd)
                     return self._result(tally, read, events, None)
-                self._fd = fd
-                if self.ident is None:
+                f.fd = fd
+                if f.ident is None:
                     self._reset_position()
-                    self.ident = opened
+                    f.ident = opened
                     events.append("opened")
             # 3. truncation (shorter than our offset, or the bytes we remember changed)
-            size = os.fstat(self._fd).st_size
-            if size < self.offset or self._rewritten(self._fd):
-                self._flush_partial(tally)
-                self.offset = 0
+            size = f.size()
+            if f.truncated(size) or self._rewritten(f.fd):
+                self._judge_unfinished(f.rewind(), tally)
                 self.head = self.mark = b""
                 events.append("truncated")
-            read += self._read_to_end(self._fd, tally, limit=max(size, self.offset))
+            read += self._read_to_end(tally, limit=max(size, f.offset))
         except OSError as exc:
             error = _describe(exc)
             if exc.errno not in (errno.EINTR, errno.EAGAIN):
