@@ -132,3 +132,73 @@ class FakeTokens:
 
     def set_stop(self, name: str, stop: bool) -> None:
         (self.stopped.add if stop else self.stopped.discard)(name)
+
+
+# -- a process classifier's report, faked (the simulated host has none) ----------------
+def fake_process(pid: int, exe: str, cmdline: str, cls: str | None, cpu: float | None, *, want: str | None = "",
+                 rule: str | None = None, where: str | None = None, sticky: bool = False, state: str = "in place",
+                 start: int | None = None):
+    from wlmtui.classify import ProcessInfo
+
+    return ProcessInfo(pid=pid, start=start if start is not None else 10_000 + pid, exe=exe, cmdline=cmdline,
+                       cls=cls, want=cls if want == "" else want, rule=rule, where=where, sticky=sticky,
+                       state=state, cpu=cpu)
+
+
+DEMO_PROCESSES = (
+    ("interactive", [
+        (1201, "/usr/sbin/nginx", "nginx: master process /usr/sbin/nginx", 0.02, "interactive#1 exe=nginx", "demo.yaml:14"),
+        (1202, "/usr/sbin/nginx", "nginx: worker process", 0.61, "interactive#1 exe=nginx", "demo.yaml:14"),
+        (1203, "/usr/sbin/nginx", "nginx: worker process", 0.47, "interactive#1 exe=nginx", "demo.yaml:14"),
+        (1310, "/usr/sbin/php-fpm8.2", "php-fpm: pool www", 0.33, "interactive#2 exe=php-fpm*", "demo.yaml:15"),
+    ]),
+    ("batch", [
+        (2040, "/usr/bin/python3.11", "python3 /opt/etl/nightly.py --since yesterday", 1.34, "batch#1 cmdline=*etl*", "demo.yaml:22"),
+        (2051, "/usr/bin/sort", "sort -S 2G /var/tmp/etl/part-0007", 0.41, "batch#1 cmdline=*etl*", "demo.yaml:22"),
+    ]),
+    ("reports", [
+        (3300, "/usr/lib/jvm/java-17/bin/java", "java -Xmx2g -jar /opt/reports/reports.jar", 0.88,
+         "reports#1 exe=java", "demo.yaml:30"),
+    ]),
+)
+
+
+def fake_classify(snap: Snapshot, extra: tuple = ()):
+    """A ClassifyReport for the demo policy: a few processes per class, one
+    placed by hand (sticky) and one the rules would move."""
+    from wlmtui.classify import ClassCount, ClassifyReport
+
+    procs = []
+    for cls, rows in DEMO_PROCESSES:
+        for pid, exe, cmd, cpu, rule, where in rows:
+            procs.append(fake_process(pid, exe, cmd, cls, cpu, rule=rule, where=where))
+    procs.append(fake_process(2077, "/usr/bin/rsync", "rsync -a /srv/reports/ backup:/srv/reports/", "reports", 0.12,
+                              sticky=True, want="reports", state="sticky (console)"))
+    procs.append(fake_process(4410, "/usr/bin/gzip", "gzip -9 access.log.1", "interactive", None,
+                              want="batch", rule="batch#2 exe=gzip", where="demo.yaml:23", state="would move"))
+    procs += list(extra)
+    procs.sort(key=lambda p: (p.cls or "", -(p.cpu or 0.0)))
+    classes = []
+    for c in snap.policy.classes:
+        if not c.has_cgroup or c.is_token:
+            continue
+        mine = sorted((p for p in procs if p.cls == c.name), key=lambda p: -(p.cpu or 0.0))
+        classes.append(ClassCount(c.name, len(mine), tuple(mine[:3])))
+    return ClassifyReport(time=snap.wall, scan_ms=1.8, scanned=212, new=0, full=False, moved=(),
+                          classes=tuple(classes), processes=tuple(procs), errors=(), events="proc connector",
+                          rules=6)
+
+
+def with_classify(snap: Snapshot, report=None) -> Snapshot:
+    return replace(snap, classify=report if report is not None else fake_classify(snap))
+
+
+def with_stalls(snap: Snapshot, stalls: dict[str, tuple[float, float, float]]) -> Snapshot:
+    """The snapshot with some classes' cpu / memory / io stall replaced."""
+    classes = []
+    for c in snap.decision.classes:
+        if c.name in stalls and c.measure is not None:
+            cpu, mem, io = stalls[c.name]
+            c = c._replace(measure=replace(c.measure, cpu_stall=cpu, mem_stall=mem, io_stall=io))
+        classes.append(c)
+    return replace(snap, decision=replace(snap.decision, classes=tuple(classes)))

@@ -54,3 +54,18 @@ def test_help_screen(snap_compare, tmp_path):
 
 def test_green_screen_theme(snap_compare, tmp_path):
     assert snap_compare(demo_app(tmp_path, theme="wlm-3270"), terminal_size=(100, 30), run_before=ticks(12))
+
+
+def test_processes_view(snap_compare, tmp_path):
+    # the simulated host has no classifier: a faked report with nine processes, one the rules would move,
+    # one placed by hand; one class waits mostly for I/O
+    from .support import with_classify, with_stalls
+
+    async def run_before(pilot) -> None:
+        snap = pilot.app.advance(12)
+        pilot.app.apply_snapshot(with_classify(with_stalls(snap, {"reports": (0.05, 0.02, 0.30)})), absorbed=True)
+        await pilot.pause()
+        await pilot.press("p", "down")
+        await pilot.pause()
+
+    assert snap_compare(demo_app(tmp_path), terminal_size=(100, 30), run_before=run_before)

@@ -189,3 +189,70 @@ def test_exhaustion_is_shown_only_within_the_window():
     assert token_cells("c", slow, EPOCH)["exhausts"][0] == "-"
     fast = FakeStatus(consumed=100, budget=4000, remaining=3900, rate=1000.0, window_end=EPOCH + 600)
     assert token_cells("c", fast, EPOCH)["exhausts"][0] == "3m"
+
+
+# -- why a class waits, processes ---------------------------------------------------------
+def test_delay_text_biggest_first_and_compact_when_long():
+    assert fmt.delay({}) == "-"
+    assert fmt.delay({"cpu": 1.0, "memory": 0.0, "io": 0.0}) == "cpu 100"
+    assert fmt.delay({"cpu": 0.2, "memory": 0.0, "io": 0.8}) == "io 80 cpu 20"
+    assert fmt.delay({"cpu": 0.5, "memory": 0.3, "io": 0.2}) == "c50 m30 i20"  # "cpu 50 mem 30 io 20" is too wide
+    assert fmt.delay({"cpu": 0.93, "memory": 0.04, "io": 0.03}) == "cpu 93"  # under 10 %: left out
+
+
+def test_source_tags_and_response_times():
+    assert [fmt.source_tag(s) for s in ("rt-measured", "psi-proxy", "velocity", "completions", "token", "fixed",
+                                        "idle", "missing")] == ["rt", "psi", "vel", "tput", "tok", "fix", "-", "-"]
+    assert (fmt.rt(0.0726), fmt.rt(1.2907), fmt.rt(12.34), fmt.rt(None)) == ("73ms", "1.29s", "12.3s", "-")
+
+
+def test_bucket_labels_and_bars():
+    from wlmtui.goals import BUCKETS
+
+    labels = fmt.bucket_labels(BUCKETS)
+    assert labels[0] == "≤50" and labels[5] == "≤100" and labels[-2:] == ["≤400", ">400"]
+    assert len(labels) == len(BUCKETS) + 1
+    assert fmt.bar(0, 10) == " " and fmt.bar(10, 10) == "█"
+    assert fmt.bar(1, 1000) != " "  # a thin tail still shows
+
+
+def test_histogram_groups_buckets_when_narrow():
+    from wlmtui.goals import Distribution
+    from wlmtui.ui.panels.detail import histogram
+
+    dist = Distribution(10, 0.1, 0.3, 0.5, 0.25, (1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1))
+    bars, counts, labels = histogram(dist, 95, {}, 200)
+    assert counts.plain.split() == [str(n) for n in dist.buckets]
+    assert labels.plain.split()[-3:] == ["≤400", ">400", "%"] or labels.plain.endswith("% of goal")
+    bars, counts, labels = histogram(dist, 95, {}, 50)
+    assert labels.plain.split()[:6] == ["≤50", "≤100", "≤150", "≤200", "≤400", ">400"]
+    assert counts.plain.split() == ["1", "5", "1", "1", "1", "1"]
+    underlined = [s for s in labels.spans if "underline" in str(s.style)]
+    assert len(underlined) == 1 and labels.plain[underlined[0].start:underlined[0].end].strip() == ">400"
+
+
+def test_narrow_tables_keep_columns_by_priority():
+    from wlmtui.ui.panels.classes import COLUMNS, visible_columns
+
+    assert visible_columns(78, False, compact=False) == tuple(k for k, *_ in COLUMNS if k != "procs")
+    narrow = visible_columns(78, True, compact=True)
+    assert narrow == ("name", "pi", "src", "status", "delay", "weight", "measured", "procs")
+    # the first four by priority, then the small imp column still fits: table order
+    assert visible_columns(40, True, compact=True) == ("name", "imp", "pi", "src", "status")
+
+
+def test_process_rows_sort_and_filter():
+    from wlmtui.ui.processes import process_cells, process_rows
+
+    from .support import fake_process
+
+    procs = [fake_process(30, "/usr/bin/b", "b --x", "web", 0.2), fake_process(10, "/usr/bin/a", "a", "batch", None),
+             fake_process(20, "/usr/bin/c", "c -v", "web", 0.9, want="batch", state="would move")]
+    assert [p.pid for p in process_rows(procs)] == [20, 30, 10]  # CPU first; unknown CPU last
+    assert [p.pid for p in process_rows(procs, "pid")] == [10, 20, 30]
+    assert [p.pid for p in process_rows(procs, "class")] == [10, 20, 30]
+    assert [p.pid for p in process_rows(procs, "command")] == [10, 30, 20]
+    assert [p.pid for p in process_rows(procs, "cpu", "WEB")] == [20, 30]
+    assert [p.pid for p in process_rows(procs, "cpu", "web -v")] == [20]
+    cells = process_cells(procs[2])
+    assert cells["state"] == ("would move → batch", "moving") and cells["cpu"][0] == "0.90"

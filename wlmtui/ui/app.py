@@ -25,10 +25,12 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
+from textual.screen import SystemModalScreen
 from textual.events import Resize
 from textual.widgets import DataTable, Footer, Tab, Tabs
 
 from wlmtui import commands as cmd
+from wlmtui.classify.commands import MoveProcess
 from wlmtui.loop import ControlLoop, ManualClock
 from wlmtui.policy import Policy, PolicyError, ServiceClass, load_policy, parse_policy
 from wlmtui.snapshot import Event, Snapshot
@@ -40,14 +42,16 @@ from wlmtui.ui.modals.confirm import ConfirmScreen
 from wlmtui.ui.modals.diff import DiffScreen
 from wlmtui.ui.modals.edit import EditScreen
 from wlmtui.ui.modals.help import HelpScreen
+from wlmtui.ui.modals.move import RELEASE, MoveScreen, process_label
 from wlmtui.ui.modals.pin import PinScreen
 from wlmtui.ui.modals.saveas import SaveAsScreen
-from wlmtui.ui.panels.classes import ClassTable
+from wlmtui.ui.panels.classes import COMPACT_WIDTH, ClassTable
 from wlmtui.ui.panels.detail import DetailPanel
 from wlmtui.ui.panels.events import EventLog
 from wlmtui.ui.panels.header import HeaderPanel
 from wlmtui.ui.panels.pressure import PressurePanel
 from wlmtui.ui.panels.tokens import TokenPanel, pick
+from wlmtui.ui.processes import ProcessScreen
 from wlmtui.ui.policy_save import (
     FileStamp,
     SaveError,
@@ -62,9 +66,13 @@ from wlmtui.ui.policy_save import (
 from wlmtui.ui.themes import DEFAULT_THEME, VARIABLE_DEFAULTS, load_themes
 
 #: actions that change anything; hidden and refused in a read-only console
-EDIT_ACTIONS = frozenset({"edit", "pin", "pause", "emergency_stop", "reload", "save"})
+EDIT_ACTIONS = frozenset({"edit", "pin", "pause", "emergency_stop", "reload", "save", "move_process"})
 #: below this width or height the panels below the class table become tabs
 NARROW_WIDTH, NARROW_HEIGHT = 110, 34
+#: narrower than this the footer leaves out its "^p palette" hint to fit every key
+PALETTE_HINT_WIDTH = 90
+#: actions on the selected class: off in the processes view
+CLASS_ACTIONS = frozenset({"edit", "pin", "emergency_stop", "next_view", "processes"})
 VIEWS = ("detail", "tokens", "events")
 
 
@@ -86,6 +94,8 @@ class WlmApp(App[int]):
                 tooltip="Emergency stop (black) / release of the selected token class"),
         Binding("r", "reload", "Reload", id="wlmtui.reload", tooltip="Reload the policy file from disk"),
         Binding("ctrl+s", "save", "Save", id="wlmtui.save", tooltip="Save edits to the policy file"),
+        Binding("p", "processes", "Procs", id="wlmtui.processes",
+                tooltip="Processes: each one's class and rule; move one to another class"),
         Binding("v", "next_view", "View", id="wlmtui.view", show=False, tooltip="Next panel (narrow terminals)"),
         Binding("t", "change_theme", "Theme", id="wlmtui.theme", show=False),
         Binding("question_mark", "help", "Help", id="wlmtui.help"),
@@ -100,6 +110,8 @@ class WlmApp(App[int]):
         "emergency_stop": ("Emergency stop / release token class", "signal black until released"),
         "reload": ("Reload policy from disk", "a bad file keeps the policy in force"),
         "save": ("Save policy", "diff first, then an atomic write with a backup"),
+        "processes": ("Processes", "each process, its class and the rule that put it there (p again: back)"),
+        "move_process": ("Move process to another class", "processes view: the selected process, by hand"),
         "next_view": ("Next panel", "detail / tokens / events when the terminal is small"),
         "change_theme": ("Change theme", "pick a colour theme"),
         "help": ("Help", "keys, colours, configuration"),
@@ -144,7 +156,7 @@ class WlmApp(App[int]):
         if wanted not in self.available_themes:
             raise UnknownTheme(f"unknown theme {wanted!r} (available: {', '.join(sorted(self.available_themes))})")
         self.theme = wanted
-        ids = [b.id for b in self.BINDINGS if isinstance(b, Binding) and b.id]
+        ids = [b.id for b in [*self.BINDINGS, *ProcessScreen.BINDINGS] if isinstance(b, Binding) and b.id]
         self.keymap, problems = load_keymap(ids, keymap_file)
         self._notes += [("error", p) for p in problems]
 
@@ -289,6 +301,10 @@ class WlmApp(App[int]):
             self._absorb(snap)
         first = self.snapshot is None
         self.snapshot = snap
+        procs = self.process_screen
+        if procs is not None and not first:
+            procs.update_snapshot(snap)  # the main screen is hidden: drawn again when the view closes
+            return
         self._draw_header()
         self.query_one(PressurePanel).update_snapshot(snap)
         table = self.query_one(ClassTable)
@@ -301,16 +317,28 @@ class WlmApp(App[int]):
         if tokens.display or first:
             expected = [c.name for c in snap.policy.classes if c.is_token]
             tokens.update_tokens(snap.tokens, snap.wall, expected)
+        if procs is not None:
+            procs.update_snapshot(snap)
         if first:
             self.refresh_bindings()
+
+    @property
+    def process_screen(self) -> ProcessScreen | None:
+        """The processes view when it is open (shown, or under a modal)."""
+        for screen in self.screen_stack:
+            if isinstance(screen, ProcessScreen):
+                return screen
+        return None
 
     def _fit(self, snap: Snapshot | None) -> None:
         """Size the class table to its rows; hide the token panel when there are no token classes."""
         table = self.query_one(ClassTable)
         body = self.query_one("#body")
+        width = self.size.width
+        table.fit(width - 2, snap is not None and snap.classify is not None, width < COMPACT_WIDTH)
         rows = table.row_count or len(self.loop.policy.classes)
         # header + rows + horizontal scrollbar (+ border when not narrow), at most about half the screen
-        height = min(rows + 2 + (0 if self.narrow else 2), max(6, int(self.size.height * 0.45)))
+        height = min(rows + 1 + table.scrolls_x + (0 if self.narrow else 2), max(6, int(self.size.height * 0.45)))
         if self.narrow:
             if table.styles.height is None or table.styles.height.value != height:
                 table.styles.height = height
@@ -357,6 +385,8 @@ class WlmApp(App[int]):
     def _on_theme_changed(self, theme) -> None:
         self.query_one(ClassTable).restyle()
         self.query_one(TokenPanel).restyle()
+        if self.process_screen is not None:
+            self.process_screen.restyle()
         if self.snapshot is not None:
             self.apply_snapshot(self.snapshot, absorbed=True)
 
@@ -414,7 +444,9 @@ class WlmApp(App[int]):
         for v in VIEWS:
             body.set_class(v == self.view, f"-view-{v}")
         self._fit(self.snapshot)
-        self.query_one(Footer).compact = narrow
+        footer = self.query_one(Footer)
+        footer.compact = narrow
+        footer.show_command_palette = width >= PALETTE_HINT_WIDTH  # ^p is in the help screen
         if changed:
             self._grid_rows = None
             self.refresh_bindings()
@@ -469,11 +501,20 @@ class WlmApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in EDIT_ACTIONS and self.readonly:
             return False
+        if action == "move_process":
+            return isinstance(self.top_screen, ProcessScreen)
+        if action in CLASS_ACTIONS and self.process_screen is not None:
+            return False  # they act on the selected class, which the processes view does not show
         if action == "next_view":
             return self.narrow
         if action == "emergency_stop":
             return any(c.is_token for c in self.effective_policy().classes)
         return True
+
+    @property
+    def top_screen(self):
+        """The screen the operator is looking at (the palette does not count)."""
+        return next((s for s in reversed(self.screen_stack) if not isinstance(s, SystemModalScreen)), self.screen)
 
     def _allowed(self, action: str) -> bool:
         if self.readonly and action in EDIT_ACTIONS:
@@ -507,12 +548,57 @@ class WlmApp(App[int]):
             shown = ", ".join(self.get_key_display(Binding(k.strip(), b.action)) for k in keys.split(","))
             title = self.ACTION_TITLES.get(b.action, (b.description, ""))
             rows.append((shown, f"{title[0]} — {title[1]}" if title[1] else title[0], b.id or ""))
+        for b in ProcessScreen.BINDINGS:
+            if not isinstance(b, Binding) or not b.id or b.action not in ProcessScreen.ACTION_TITLES:
+                continue
+            if self.readonly and b.action == "move":
+                continue
+            keys = self.keymap.get(b.id, b.key)
+            shown = ", ".join(self.get_key_display(Binding(k.strip(), b.action)) for k in keys.split(","))
+            if b.action == "move":
+                shown += ", enter"
+            title, help_text = ProcessScreen.ACTION_TITLES[b.action]
+            rows.append((shown, f"{title} — {help_text}", b.id))
         rows.append(("^p", "Command palette: every action, jump to a class, switch theme", ""))
         rows.append(("tab", "Move focus between panels", ""))
         return rows
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_rows(), readonly=self.readonly))
+
+    def action_processes(self) -> None:
+        if isinstance(self.screen, ProcessScreen):
+            self.screen.dismiss(None)
+            return
+        if self.process_screen is None:
+            self.push_screen(ProcessScreen(readonly=self.readonly), lambda _: self._redraw_all())
+
+    def action_move_process(self) -> None:
+        """Move the process selected in the processes view to another class (a modal asks which)."""
+        if not self._allowed("move_process"):
+            return
+        screen = self.top_screen
+        if not isinstance(screen, ProcessScreen):
+            self.notify("Open the processes view (p) and select a process first.", severity="warning")
+            return
+        p = screen.selected_process
+        if p is None:
+            self.notify("No process selected.", severity="warning")
+            return
+        classes = [c.name for c in self.effective_policy().classes if c.has_cgroup and not c.is_token]
+
+        def done(choice: str | None) -> None:
+            if choice is None:
+                return
+            label = process_label(p)
+            if choice == RELEASE:
+                self.loop.send(MoveProcess(p.pid, None, p.start))
+                self.notify(f"{label}: released to the rules at the next tick.")
+            else:
+                self.loop.send(MoveProcess(p.pid, choice, p.start))
+                self.notify(f"{label}: moving to {choice} at the next tick (by hand: the rules leave it there).")
+
+        self.push_screen(MoveScreen(p, classes), done)
 
     def action_edit(self) -> None:
         if not self._allowed("edit"):

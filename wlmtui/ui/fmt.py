@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from typing import Iterable, Sequence
@@ -108,3 +109,71 @@ def count(value: float | None) -> str:
 
 def join(parts: Iterable[str], sep: str = "  ") -> str:
     return sep.join(p for p in parts if p)
+
+
+#: a performance index's source, as a short tag for the class table
+SOURCE_TAG = {"rt-measured": "rt", "psi-proxy": "psi", "velocity": "vel", "completions": "tput",
+              "token": "tok", "fixed": "fix", "idle": "-", "missing": "-"}
+#: what the tags stand for (help screen, detail panel)
+SOURCE_WORDS = {"rt": "measured response times,", "psi": "CPU pressure (stands in when too few transactions are "
+                "reported),", "vel": "CPU velocity,", "tput": "completions per second,", "tok": "token budget,",
+                "fix": "fixed (discretionary)"}
+DELAY_NAMES = (("cpu", "cpu"), ("memory", "mem"), ("io", "io"))
+
+
+def source_tag(source: str) -> str:
+    return SOURCE_TAG.get(source, source[:4] or "-")
+
+
+def delay(shares: dict[str, float], width: int = 12) -> str:
+    """Each resource's share of a class's stall, biggest first: ``cpu 80 io 20``.
+
+    Shares under 10 % are left out; three parts that do not fit ``width``
+    use one letter each (``c50 m30 i20``). ``-`` when the class did not stall."""
+    parts = sorted(((shares.get(key, 0.0), short) for key, short in DELAY_NAMES), reverse=True)
+    parts = [(round(share * 100), short) for share, short in parts if share >= 0.1]
+    if not parts:
+        return "-"
+    text = " ".join(f"{short} {p}" for p, short in parts)
+    if len(text) > width:
+        text = " ".join(f"{short[0]}{p}" for p, short in parts)
+    return text
+
+
+def delay_of(cpu: float, mem: float, io: float, width: int = 12) -> str:
+    """:func:`delay` straight from stall fractions (cached: most classes stall on CPU alone)."""
+    total = cpu + mem + io
+    if total <= 0:
+        return "-"
+    if mem == 0 and io == 0:
+        return "cpu 100"
+    return _delay_cached(round(cpu / total, 3), round(mem / total, 3), round(io / total, 3), width)
+
+
+@functools.lru_cache(maxsize=1024)
+def _delay_cached(cpu: float, mem: float, io: float, width: int) -> str:
+    return delay({"cpu": cpu, "memory": mem, "io": io}, width)
+
+
+def rt(seconds: float | None) -> str:
+    """A response time: ``73ms``, ``1.29s``, ``12.5s``."""
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 10:
+        return f"{seconds:.2f}s"
+    return f"{seconds:.1f}s"
+
+
+def bucket_labels(edges: Sequence[float]) -> list[str]:
+    """z/OS response-time buckets as percent of the goal: ``≤50`` … ``≤400``, ``>400``."""
+    return [f"≤{edge * 100:.0f}" for edge in edges] + [f">{edges[-1] * 100:.0f}"] if edges else []
+
+
+def bar(count: int, top: int) -> str:
+    """One block character for ``count`` out of ``top`` on a square-root scale,
+    so a thin tail still shows (a non-zero count never draws blank)."""
+    if count <= 0 or top <= 0:
+        return " "
+    return SPARK[max(0, min(len(SPARK) - 1, math.ceil(math.sqrt(count / top) * len(SPARK)) - 1))]

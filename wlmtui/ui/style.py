@@ -10,7 +10,8 @@ STATUS_VAR = {"missing": "wlm-missing", "meeting": "wlm-meeting", "beating": "wl
               "idle": "wlm-idle", "absent": "wlm-missing", "token": "wlm-idle"}
 SIGNAL_VAR = {"green": "wlm-green", "yellow": "wlm-yellow", "red": "wlm-red", "black": "wlm-black"}
 EVENT_VAR = {"decision": "wlm-beating", "edit": "accent", "reload": "primary", "error": "wlm-missing",
-             "token": "wlm-yellow", "info": "wlm-idle"}
+             "token": "wlm-yellow", "info": "wlm-idle",
+             "classify": "accent"}
 
 
 _cache: dict[tuple[int, str, str], str] = {}

@@ -11,7 +11,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from wlmtui.ui.keymap import keymap_path
-from wlmtui.ui.style import signal_style, status_colour
+from wlmtui.ui import fmt
+from wlmtui.ui.style import signal_style, status_colour, var
 from wlmtui.ui.themes import user_theme_dir
 
 
@@ -63,6 +64,17 @@ class HelpScreen(ModalScreen[None]):
             out.append(f" {sig}: {words}  ")
         out.append("\nController terms: error = ln(PI) outside the deadband; P = Kp·Δerror; I = Ki·error·dt; "
                    "step = the applied change of ln(weight).")
+        out.append("\nSrc", style="bold")
+        out.append(" (where the PI comes from): " + "  ".join(f"{tag} {words}" for tag, words in fmt.SOURCE_WORDS.items())
+                   + ".")
+        out.append("\nDelay", style="bold")
+        out.append(": each resource's share of the class's stall time, biggest first (cpu, mem, io). ")
+        out.append("Yellow when memory or I/O dominate: weights cannot fix those waits.", style=var(app, "wlm-yellow"))
+        out.append("\nResponse times", style="bold")
+        out.append(": completions per z/OS bucket in % of the goal (bars on a square-root scale); the underlined "
+                   "bucket holds the goal's percentile, and its edge is the PI.")
+        out.append("\nProcesses", style="bold")
+        out.append(" (p): ◆ placed by hand (sticky: the rules leave it alone); a yellow class: the rules would move it.")
         return out
 
     def _config(self) -> str:

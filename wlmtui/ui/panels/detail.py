@@ -3,6 +3,7 @@ gains, and plots of weight, PI and pressure over the last minutes."""
 
 from __future__ import annotations
 
+import os
 import re
 
 from rich.color import Color
@@ -16,40 +17,191 @@ from textual.widget import Widget
 from textual_plotext import PlotextPlot
 
 from wlmtui.engine import ClassDecision
+from wlmtui.goals import BUCKETS, RT_WINDOW_S
 from wlmtui.policy import ServiceClass
 from wlmtui.snapshot import Snapshot
 from wlmtui.ui import fmt
 from wlmtui.ui.history import History
+from wlmtui.ui.panels.classes import DELAY_QUIET
 from wlmtui.ui.style import status_colour, var
 
 
-def describe(cls: ServiceClass, c: ClassDecision | None, colours: dict[str, str], tokens_line: str = "") -> Text:
-    """Three lines: what and how it does, why (the last decision), its settings."""
-    out = Text(no_wrap=True, overflow="ellipsis")
-    out.append(cls.name, style="bold")
-    out.append(f"  imp {cls.importance}  {cls.goal.describe()}")
+#: groups of z/OS buckets for a panel too narrow for all fourteen: (first, last) bucket index;
+#: a group is labelled by its last bucket's edge
+BUCKET_GROUPS = ((0, 0), (1, 5), (6, 10), (11, 11), (12, 12), (13, 13))
+#: cells per bucket in the histogram (bar / count / label, and a gap)
+BUCKET_CELLS = 5
+#: what makes a PI come from CPU pressure instead of the goal's own measure
+PROXY_WHY = {"response_time": "too few transactions reported", "throughput": "no completions reported"}
+
+
+def _pi_bucket(buckets: tuple[int, ...], pct: float | None) -> int | None:
+    """The bucket in which the goal's percentile completion falls (its edge is the PI)."""
+    total = sum(buckets)
+    if not pct or not total:
+        return None
+    need, running = pct / 100.0 * total, 0
+    for i, n in enumerate(buckets):
+        running += n
+        if running >= need:
+            return i
+    return len(buckets) - 1
+
+
+def histogram(dist, percentile: float | None, colours: dict[str, str], width: int) -> list[Text]:
+    """The response-time buckets as three lines: bars, counts, labels (% of the goal).
+
+    All fourteen z/OS buckets when ``width`` allows, else six groups
+    (≤50, ≤100, ≤150, ≤200, ≤400, >400). The label of the bucket holding the
+    goal's percentile is underlined: its upper edge is the PI."""
+    labels = fmt.bucket_labels(BUCKETS)
+    counts = list(dist.buckets)
+    hit = _pi_bucket(dist.buckets, percentile)
+    edges = [*BUCKETS, float("inf")]
+    if len(counts) != len(labels):
+        return []
+    if width < BUCKET_CELLS * len(counts):
+        groups = BUCKET_GROUPS
+    else:
+        groups = tuple((i, i) for i in range(len(counts)))
+    cells = BUCKET_CELLS
+    values = [sum(counts[a:b + 1]) for a, b in groups]
+    top = max(values, default=0)
+    bars, nums, names = (Text(no_wrap=True, overflow="ellipsis") for _ in range(3))
+    for (a, b), n in zip(groups, values):
+        over = edges[b] > 1.0
+        colour = colours.get("missing" if over else "meeting", "")
+        bars.append(fmt.bar(n, top) * (cells - 1) + " ", style=colour)
+        nums.append(f"{fmt.count(n):>{cells - 1}} ", style="" if n else "dim")
+        style = "dim"
+        if hit is not None and a <= hit <= b:
+            style = f"bold underline {colour}"
+        names.append(f"{labels[b]:>{cells - 1}}", style=style)
+        names.append(" ")
+    if width >= names.cell_len + 9:
+        names.append("% of goal", style="dim")
+    return [bars, nums, names]
+
+
+def _line() -> Text:
+    return Text(no_wrap=True, overflow="ellipsis")
+
+
+def describe(cls: ServiceClass, c: ClassDecision | None, colours: dict[str, str], tokens_line: str = "",
+             procs=None, width: int = 80) -> Text:
+    """What and how the class does, why (the last decision and what it waits
+    for), its response times, its processes, its settings — one line each
+    (the histogram three)."""
+    lines: list[Text] = []
+    head = _line()
+    head.append(cls.name, style="bold")
+    head.append(f"  imp {cls.importance}  {cls.goal.describe()}")
+    proxy = c is not None and c.perf.source == "psi-proxy"
     if c is not None:
         colour = colours.get(c.status, "")
-        out.append("  PI ")
-        out.append(fmt.pi(c.pi), style=f"bold {colour}")
-        out.append(f" {c.status}", style=colour)
-        if c.perf.detail:
-            out.append(f"  {c.perf.detail}", style="dim")
-        out.append("\n")
+        head.append("  PI ")
+        head.append(fmt.pi(c.pi), style=f"bold {colour}")
+        head.append(f" {c.status}", style=colour)
+        if proxy:
+            head.append("  from CPU pressure", style=colours.get("proxy", ""))
+        elif c.perf.detail and c.perf.distribution is None:
+            head.append(f"  {c.perf.detail}", style="dim")
+    lines.append(head)
+    if c is not None:
+        why = _line()
         if c.weight is not None:
-            out.append(f"weight {c.old_weight}→{c.weight}: " if c.changed else f"weight {c.weight}: ")
-        out.append(c.reason or "-", style="italic")
-    out.append("\n")
+            why.append(f"weight {c.old_weight}→{c.weight}: " if c.changed else f"weight {c.weight}: ")
+        why.append(c.reason or "-", style="italic")
+        lines.append(why)
+        if proxy:
+            line = _line()
+            line.append("judged by CPU pressure: ", style=f"bold {colours.get('proxy', '')}")
+            line.append(f"{PROXY_WHY.get(c.goal_type, 'the goal is not measured')} — {c.perf.detail}")
+            lines.append(line)
+        dist = c.perf.distribution
+        if dist is not None:
+            lines.append(rt_line(c.perf.detail, dist))
+            lines += histogram(dist, getattr(cls.goal, "percentile", None), colours, width)
+        if cls.has_cgroup and not cls.is_token and c.measure is not None and c.measure.present:
+            lines.append(delay_line(c, colours))
+    if procs is not None:
+        lines.append(procs_line(procs))
+    settings = _line()
     if cls.has_cgroup and not cls.is_token:
-        out.append(f"Kp {cls.gains.kp:g}  Ki {cls.gains.ki:g}", style="bold")
-        out.append(f"  deadband ±{cls.deadband * 100:g}%  max step ×{cls.max_step:g}  "
-                   f"weight {cls.min_weight}‥{cls.base_weight}‥{cls.max_weight}  "
-                   f"psi {cls.psi_threshold * 100:g}%  cgroup {cls.cgroup}")
+        settings.append(f"Kp {cls.gains.kp:g}  Ki {cls.gains.ki:g}", style="bold")
+        settings.append(f"  deadband ±{cls.deadband * 100:g}%  max step ×{cls.max_step:g}  "
+                        f"weight {cls.min_weight}‥{cls.base_weight}‥{cls.max_weight}  "
+                        f"psi {cls.psi_threshold * 100:g}%  cgroup {cls.cgroup}")
     elif cls.is_token:
-        out.append(f"token budget {cls.goal.target}" + (f"  pool {cls.pool}" if cls.pool else "") + tokens_line)
+        settings.append(f"token budget {cls.goal.target}" + (f"  pool {cls.pool}" if cls.pool else "") + tokens_line)
     else:
-        out.append("no cgroup")
-    return out
+        settings.append("no cgroup")
+    lines.append(settings)
+    return Text("\n", no_wrap=True, overflow="ellipsis").join(lines)
+
+
+def rt_line(detail: str, dist) -> Text:
+    """``measured p95 749ms of 166 vs goal 250ms · p50 73ms · p99 1.29s (last 3s)``:
+    the PI's own sentence, then the percentiles it does not name."""
+    line = _line()
+    line.append("measured ", style="bold")
+    line.append(detail or f"{dist.count} completions vs goal {fmt.rt(dist.goal)}")
+    for label, value in (("p50", dist.p50), ("p95", dist.p95), ("p99", dist.p99)):
+        if f"{label} " in detail:
+            continue
+        line.append("  · ", style="dim")
+        line.append(f"{label} ")
+        line.append(fmt.rt(value), style="bold" if value > dist.goal else "")
+    line.append(f"  (last {RT_WINDOW_S:g}s)", style="dim")
+    return line
+
+
+def delay_line(c: ClassDecision, colours: dict[str, str]) -> Text:
+    """What the class waited for this interval, and whether weights can help."""
+    m = c.measure
+    line = _line()
+    line.append("delay ", style="bold")
+    shares = m.delay_shares()
+    if not shares:
+        line.append("no stall")
+    else:
+        parts = sorted(shares.items(), key=lambda kv: -kv[1])
+        line.append("  ".join(f"{k} {v * 100:.0f}%" for k, v in parts if v >= 0.005))
+        total = m.cpu_stall + m.mem_stall + m.io_stall
+        if total >= DELAY_QUIET:
+            if shares.get("cpu", 0.0) >= 0.5:
+                line.append(" — waits for CPU: weights can help")
+            else:
+                worst = max((k for k in shares if k != "cpu"), key=lambda k: shares[k])
+                line.append(f" — waits for {'I/O' if worst == 'io' else worst}: weights cannot fix that",
+                            style=f"{'bold ' if c.status == 'missing' else ''}{colours.get('proxy', '')}")
+        line.append(f"  (stall cpu {fmt.pct(m.cpu_stall)}  mem {fmt.pct(m.mem_stall)}  io {fmt.pct(m.io_stall)})",
+                    style="dim")
+    if m.completions or m.failed:
+        line.append(f"  · {m.completions} transactions", style="dim")
+        if m.failed:
+            line.append(f", {m.failed} failed", style=colours.get("missing", ""))
+    return line
+
+
+def process_name(p) -> str:
+    name = os.path.basename(p.exe) if p.exe else ""
+    return name or (p.cmdline.split(" ", 1)[0] if p.cmdline else "?")
+
+
+def procs_line(cc) -> Text:
+    """``processes 14 · nginx 1234 0.82c · …`` (the classifier's busiest few)."""
+    line = _line()
+    line.append("processes ", style="bold")
+    if not getattr(cc, "present", True):
+        line.append("? (cgroup not readable)")
+        return line
+    line.append(str(cc.count))
+    for p in cc.busiest:
+        line.append("  · ", style="dim")
+        line.append(process_name(p))
+        line.append(f" {p.pid} {'-' if p.cpu is None else f'{p.cpu:.2f}c'}", style="dim")
+    return line
 
 
 #: seconds between plot redraws for the same class (a new selection redraws at once)
@@ -57,21 +209,31 @@ PLOT_PERIOD = 1.9
 
 
 class InfoLines(Widget):
-    """Three fixed lines of text; redrawing them never needs a new layout."""
+    """Lines of text; its height follows the number of lines (a new layout
+    only when that number changes)."""
 
     DEFAULT_CSS = "InfoLines { height: 3; }"
 
     def __init__(self, **kw):
         super().__init__(**kw)
         self.text = Text("Select a class in the table.")
+        self.lines = 3
 
     def show(self, text: Text) -> None:
         if text != self.text:
             self.text = text
+            lines = text.plain.count("\n") + 1
+            if lines != self.lines:
+                self.lines = lines
+                self.styles.height = lines
             self.refresh()
 
     def render(self) -> Text:
         return self.text
+
+
+#: the plots need this many rows; with fewer left under the text they are hidden
+PLOTS_MIN_HEIGHT = 6
 
 
 class DetailPanel(Vertical):
@@ -86,6 +248,8 @@ class DetailPanel(Vertical):
         self.history = history
         self.name_shown: str | None = None
         self._plotted: tuple | None = None
+        self._shown: tuple | None = None  # what show() was last given
+        self._width = 0  # the width the text was laid out for
         self.border_title = "Selected class"
 
     def compose(self) -> ComposeResult:
@@ -97,6 +261,7 @@ class DetailPanel(Vertical):
 
     def show(self, snap: Snapshot | None, name: str | None, cls: ServiceClass | None, tokens_line: str = "") -> None:
         colours = {s: status_colour(self.app, s) for s in ("missing", "meeting", "beating", "idle", "absent", "token")}
+        colours["proxy"] = var(self.app, "wlm-yellow")
         info = self.query_one("#detail-info", InfoLines)
         if name is None or cls is None:
             info.show(Text("Select a class in the table."))
@@ -105,9 +270,33 @@ class DetailPanel(Vertical):
         title = f"Selected class: {name}"
         if self.border_title != title:
             self.border_title = title  # setting it repaints the whole panel: only when it changes
-        info.show(describe(cls, c, colours, tokens_line))
+        procs = None
+        report = snap.classify if snap is not None else None
+        if report is not None:
+            procs = next((cc for cc in report.classes if cc.name == name), None)
+        self._width = self.size.width
+        info.show(describe(cls, c, colours, tokens_line, procs, self._width or 80))
         self.name_shown = name
-        self._plot(snap, name, cls)
+        self._shown = (snap, name, cls, tokens_line)
+        if self._place_plots():
+            self._plot(snap, name, cls)
+
+    def _place_plots(self) -> bool:
+        """Show the plots only when the text leaves them room; whether they show."""
+        plots = self.query_one("#plots")
+        room = self.size.height - self.query_one("#detail-info", InfoLines).lines >= PLOTS_MIN_HEIGHT
+        if plots.display != room:
+            plots.display = room
+            self._plotted = None
+        return room
+
+    def on_resize(self) -> None:
+        if self._shown is None:
+            return
+        if self.size.width != self._width:
+            self.show(*self._shown)  # the histogram fits itself to the width
+        elif self._place_plots() and self._plotted is None:
+            self._plot(*self._shown[:3])
 
     def _plot(self, snap: Snapshot | None, name: str, cls: ServiceClass) -> None:
         series = self.history.series(name)
