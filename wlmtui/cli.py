@@ -25,7 +25,14 @@ from wlmtui.policy import Policy, PolicyError, load_policy, parse_policy
 from wlmtui.units import parse_duration
 
 DEFAULT_POLICY = "/etc/wlmtui/policy.yaml"
-SUBCOMMANDS = ("check", "tokens", "classify", "run")
+#: subcommand → (module, function taking the remaining arguments)
+SUBCOMMANDS = {
+    "check": (__name__, "run_check"),
+    "tokens": ("wlmtui.tokens.cli", "run_tokens"),
+    "classify": ("wlmtui.classify.cli", "run_classify"),
+    "run": ("wlmtui.classify.cli", "run_run"),
+    "arm": ("wlmtui.arm.cli", "run_arm"),
+}
 
 
 class UsageError(Exception):
@@ -82,7 +89,8 @@ def main_parser() -> argparse.ArgumentParser:
         prog="wlmtui",
         description="Goal-oriented workload manager for Linux with a live console.",
         epilog="Subcommands: `wlmtui check POLICY`, `wlmtui tokens {record,status,stop,resume}`, "
-               "`wlmtui classify POLICY`, `wlmtui run --class NAME [--policy P] -- CMD ARGS`. "
+               "`wlmtui classify POLICY`, `wlmtui run --class NAME [--policy P] -- CMD ARGS`, "
+               "`wlmtui arm report CLASS MS`. "
                "Policy lookup: POLICY, --policy, $WLMTUI_POLICY, /etc/wlmtui/policy.yaml.",
     )
     p.add_argument("policy_pos", nargs="?", metavar="POLICY", help="service policy (YAML)")
@@ -210,26 +218,19 @@ def run_check(argv: list[str]) -> int:
     return 0
 
 
+def _subcommand(name: str):
+    """The entry point of a subcommand, imported only when it is used."""
+    from importlib import import_module
+
+    module, func = SUBCOMMANDS[name]
+    return getattr(import_module(module), func) if module != __name__ else globals()[func]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv and argv[0] == "check":
-            return run_check(argv[1:])
-        if argv and argv[0] == "classify":
-            from wlmtui.classify.cli import run_classify
-
-            return run_classify(argv[1:])
-        if argv and argv[0] == "run":
-            from wlmtui.classify.cli import run_run
-
-            return run_run(argv[1:])
-        if argv and argv[0] == "tokens":
-            from wlmtui.tokens.cli import run_tokens
-
-            return run_tokens(argv[1:])
-        if argv and argv[0] == "arm":
-            from wlmtui.arm.cli import run_arm
-            return run_arm(argv[1:])
+        if argv and argv[0] in SUBCOMMANDS:
+            return _subcommand(argv[0])(argv[1:])
         return run_main(argv)
     except UsageError as exc:
         return fail(str(exc))
