@@ -2,7 +2,7 @@
 
     sudo python -m bench --quick          # a few minutes: every figure beside its floor/baseline
     sudo python -m bench --out bench/results
-    sudo python -m bench --parent-weight 1000   # shield the control scenario from other tenants
+    sudo python -m bench --parent-weight 1000   # shield the control scenarios from other tenants
     python -m bench --only loop_cost      # one bench (comma-separated names)
     sudo python -m bench --cleanup        # remove wlmtui-bench-* cgroups a killed bench left behind
 
@@ -28,7 +28,7 @@ from pathlib import Path
 from bench.report import machine_line
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHES = ("loop_cost", "control_quality", "token_ingest", "console_cost")
+BENCHES = ("loop_cost", "control_quality", "arm_quality", "arm_ingest", "token_ingest", "console_cost")
 #: modules in bench/ that are helpers, not benches
 HELPERS = {"cgroups", "report", "plot", "rtload"}
 
@@ -55,7 +55,7 @@ def _accepts(module: str, option: str) -> bool:
 
 def _argv(name: str, quick: bool, out: str | None, parent_weight: int | None = None) -> list[str]:
     argv = [sys.executable, "-m", f"bench.{name}"]
-    if name == "control_quality" and parent_weight:
+    if name in ("control_quality", "arm_quality") and parent_weight:
         argv += ["--parent-weight", str(parent_weight)]
     if quick and _accepts(name, "--quick"):
         argv.append("--quick")
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", help=f"comma-separated subset of {', '.join(BENCHES)} (and any other bench/*.py)")
     p.add_argument("--out", metavar="DIR", help="write JSON results and plots here")
     p.add_argument("--parent-weight", type=int, metavar="W",
-                   help="control_quality: weight of the bench's parent cgroup against the rest of a shared host")
+                   help="control_quality, arm_quality: weight of the bench's parent cgroup against the rest of a shared host")
     p.add_argument("--cleanup", action="store_true", help="remove leftover wlmtui-bench-* cgroups and exit")
     args = p.parse_args(argv)
     from bench.cgroups import cleanup_leftovers, leftovers

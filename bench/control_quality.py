@@ -22,8 +22,8 @@ Strategies, each on the same phases and the same arrival schedule (seed):
 * ``wlmtui``: start at 100:100 and run the real headless loop
   ``python -m wlmtui --no-ui POLICY --json`` (1 s interval) with interactive
   ``response_time p95 < --goal-ms`` (importance 1) and batch ``velocity 20``
-  (importance 4). wlmtui gets no transaction reports from this load (ARM
-  reporting, issue 5, is not built), so it judges the interactive goal by its
+  (importance 4). The workers here report no transactions (the scenario
+  with reports is bench/arm_quality.py), so it judges the interactive goal by its
   PSI proxy ``cpu_stall / psi_threshold`` (3 % for goals under 1 s); the
   table shows which PI source it used.
 

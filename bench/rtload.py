@@ -7,7 +7,11 @@ Two roles, each its own process so the kernel sees real tasks:
   shared request pipe, burns ``--work-ms`` of its *own CPU time* (measured
   with the thread CPU clock, so a worker that is kept off the CPU takes
   longer in wall time, as a real request would), and writes back (sequence
-  number, completion time) to the result pipe.
+  number, completion time) to the result pipe. With ``--arm-socket`` it
+  then also reports the same response time (completion − scheduled
+  arrival, in ms) as an ARM transaction of ``--arm-class`` with
+  ``wlmtui.arm.report`` — after writing the result, so the report's cost
+  never delays the time the bench records.
 * ``generate``: outside the class cgroups and on another CPU. Arrivals are a
   Poisson process whose rate is piecewise constant over the phases; the
   schedule is drawn up front from ``--seed`` (open loop: arrivals never wait
@@ -58,18 +62,28 @@ def _read_record(fd: int) -> bytes | None:
     return buf
 
 
-def worker(req_fd: int, res_fd: int, work_ms: float) -> int:
+def worker(req_fd: int, res_fd: int, work_ms: float, arm_socket: str | None = None,
+           arm_class: str = "interactive") -> int:
     work = work_ms / 1000.0
     clock = time.thread_time
+    report = None
+    if arm_socket:
+        import wlmtui.arm
+
+        wlmtui.arm.configure(socket_path=arm_socket)
+        report = wlmtui.arm.report
     while True:
         rec = _read_record(req_fd)
         if rec is None:
             return 0
-        _arrival, seq = REC.unpack(rec)
+        arrival, seq = REC.unpack(rec)
         end = clock() + work
         while clock() < end:
             pass
-        os.write(res_fd, REC.pack(seq, time.monotonic()))
+        done = time.monotonic()
+        os.write(res_fd, REC.pack(seq, done))
+        if report is not None:
+            report(arm_class, (done - arrival) * 1000.0)
 
 
 def schedule(t0: float, phases: list[tuple[float, float]], seed: int) -> list[float]:
@@ -156,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--req-fd", type=int, required=True)
     w.add_argument("--res-fd", type=int, required=True)
     w.add_argument("--work-ms", type=float, default=5.0)
+    w.add_argument("--arm-socket", help="also report each response time to this wlmtui ARM socket")
+    w.add_argument("--arm-class", default="interactive", help="class named in the reports (interactive)")
     g = sub.add_parser("generate")
     g.add_argument("--req-fd", type=int, required=True)
     g.add_argument("--res-fd", type=int, required=True)
@@ -167,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.role == "worker":
         try:
-            return worker(args.req_fd, args.res_fd, args.work_ms)
+            return worker(args.req_fd, args.res_fd, args.work_ms, args.arm_socket, args.arm_class)
         except (BrokenPipeError, KeyboardInterrupt):
             return 0
     return generate(args.req_fd, args.res_fd, args.t0, parse_phases(args.phases), args.seed, args.drain, args.out)
