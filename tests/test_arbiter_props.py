@@ -145,6 +145,16 @@ def test_6_every_change_has_a_reason(classes):
             assert ch.describe().startswith(f"{c.name} ")
 
 
+def test_relaxing_up_waits_while_a_more_important_class_is_on_the_line():
+    inter = Candidate("interactive", 1, 0.98, 300, 300, 10, 1000, 100)
+    batch = Candidate("batch", 4, 0.5, 20, 20, 10, 1000, 100)
+    ch = arbitrate([inter, batch])
+    assert ch["batch"].new == 20 and "waits" in ch["batch"].reason
+    assert ch["interactive"].new == 300  # coming down would make it miss: PI 0.98 × 300 / 0.95 > 300
+    beating = arbitrate([inter._replace(pi=0.5), batch])
+    assert beating["batch"].new > 20 and beating["interactive"].new < 300
+
+
 def test_wlmd_failure_mode_is_impossible():
     """Interactive (imp 1) and batch (imp 4) both miss: batch donates, so the
     two never end at equal weights as the original wlmd's did."""

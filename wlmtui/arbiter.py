@@ -15,7 +15,8 @@ this order:
 No donor goes below ``min_weight`` or loses more than a factor ``max_step``
 in one tick. When every goal is met, a class above its base relaxes only as
 far as it is predicted to keep beating its goal (``weight × PI / (1 −
-deadband)``), so it does not slide back into missing. Weight is conserved between donors and receivers, with one
+deadband)``), so it does not slide back into missing; a class below its
+base rises only while every class at least as important beats its goal. Weight is conserved between donors and receivers, with one
 exception: when the donors are at their floor and every other busy class is
 a donor too, the receiver may still raise its own weight (up to its
 controller's proposal and ``max_weight``) — that takes CPU *share* from the
@@ -94,6 +95,17 @@ def _floor(d: Candidate, receiver: Candidate) -> float:
     return floor
 
 
+def _someone_on_the_line(c: Candidate, classes: list[Candidate]) -> bool:
+    """Whether a busy class at least as important as ``c`` meets its goal
+    without beating it: raising ``c`` toward its base would take CPU share
+    from it and push it into missing."""
+    return any(
+        d is not c and not d.discretionary and d.pi is not None and d.importance <= c.importance
+        and d.pi >= 1.0 - d.deadband
+        for d in classes
+    )
+
+
 def arbitrate(classes: list[Candidate], relax_rate: float = RELAX_RATE) -> dict[str, Change]:
     """New weights for every candidate, each with the reason for it."""
     new = {c.name: c.weight for c in classes}
@@ -102,6 +114,10 @@ def arbitrate(classes: list[Candidate], relax_rate: float = RELAX_RATE) -> dict[
     if not receivers:
         for c in classes:
             target = min(max(c.base_weight, c.min_weight), c.max_weight)
+            if target > c.weight and _someone_on_the_line(c, classes):
+                why[c.name] = ("below base, waits: a class at least as important is only just meeting its goal",
+                               "hold")
+                continue
             if abs(c.weight - target) >= 0.5:
                 shift = max(-relax_rate, min(relax_rate, math.log(target / c.weight)))
                 relaxed = float(target) if abs(shift) < relax_rate else c.weight * math.exp(shift)
