@@ -67,7 +67,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench.control_quality import _ms, pct
+from bench.control_quality import _ms, pct, policy_yaml
+from bench.cgroups import run_bench
 from bench.report import machine, machine_line, table, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,30 +98,6 @@ def strategy(name: str) -> dict:
     if not (1 <= wi <= 10000 and 1 <= wb <= 10000):
         raise ValueError(name)
     return {"weights": (wi, wb), "label": f"static {wi}:{wb}", "wlmtui": False, "report": False}
-
-
-def policy_yaml(parent: str, state_dir: str, goal_ms: float, percentile: float) -> str:
-    return f"""\
-# written by bench/arm_quality.py
-interval: 1s
-cgroup_root: {parent}
-state_dir: {state_dir}
-service_classes:
-  - name: interactive
-    cgroup: interactive
-    goal: {{type: response_time, target: {goal_ms:g}ms, percentile: {percentile:g}}}
-    importance: 1
-    min_weight: 10
-    base_weight: 100
-    max_weight: 1000
-  - name: batch
-    cgroup: batch
-    goal: {{type: velocity, target: 20}}
-    importance: 4
-    min_weight: 10
-    base_weight: 100
-    max_weight: 1000
-"""
 
 
 # ---------------------------------------------------------------- one run
@@ -672,11 +649,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(argv: list[str] | None = None) -> int:
-    try:
-        return main(argv)
-    except KeyboardInterrupt:
-        print("\ninterrupted: processes stopped and bench cgroups removed", file=sys.stderr)
-        return 130
+    return run_bench(main, argv)
 
 
 if __name__ == "__main__":

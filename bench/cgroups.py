@@ -22,6 +22,8 @@ behind (processes in ``wlmtui-bench-*`` cgroups are killed first).
 
 from __future__ import annotations
 
+import sys
+
 import errno
 import os
 import secrets
@@ -276,3 +278,12 @@ def bench_cgroups(names: Sequence[str] = ()) -> Iterator[BenchCgroups]:
                     signal.signal(s, h)
             if problems:
                 raise RuntimeError(f"could not clean up bench cgroups: {'; '.join(problems)}")
+
+
+def run_bench(main, argv=None) -> int:
+    """Run a bench's ``main``; Ctrl-C ends it cleanly (its cgroups are gone by then)."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        print("\ninterrupted: processes stopped and bench cgroups removed", file=sys.stderr)
+        return 130

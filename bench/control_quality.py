@@ -57,6 +57,7 @@ import threading
 import time
 from pathlib import Path
 
+from bench.cgroups import run_bench
 from bench.report import machine, machine_line, table, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,11 +71,13 @@ MET_SHARE_GOAL = 0.95
 BATCH_SHARE_GOAL = 0.95
 
 
-def policy_yaml(parent: str, goal_ms: float, percentile: float) -> str:
+def policy_yaml(parent: str, state_dir: str, goal_ms: float, percentile: float) -> str:
+    """The scenario's policy (also used by bench/arm_quality.py); state stays in ``state_dir``."""
     return f"""\
-# written by bench/control_quality.py
+# written by the wlmtui control-quality benches
 interval: 1s
 cgroup_root: {parent}
+state_dir: {state_dir}
 service_classes:
   - name: interactive
     cgroup: interactive
@@ -140,7 +143,7 @@ def run_strategy(bc, name: str, args, others: set[int], seed: int, tmp: str) -> 
         t0_box: list[float] = []
         if name == "wlmtui":
             policy = os.path.join(tmp, "policy.yaml")
-            Path(policy).write_text(policy_yaml(bc.parent, args.goal_ms, args.percentile))
+            Path(policy).write_text(policy_yaml(bc.parent, tmp, args.goal_ms, args.percentile))
             wl = bc.spawn([py, "-m", "wlmtui", "--no-ui", policy, "--json", "--no-create"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
             os.sched_setaffinity(wl.pid, others)
@@ -475,11 +478,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(argv: list[str] | None = None) -> int:
-    try:
-        return main(argv)
-    except KeyboardInterrupt:
-        print("\ninterrupted: processes stopped and bench cgroups removed", file=sys.stderr)
-        return 130
+    return run_bench(main, argv)
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from bench.cgroups import run_bench
 from bench.report import machine_line, table, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -501,11 +502,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(argv: list[str] | None = None) -> int:
-    try:
-        return main(argv)
-    except KeyboardInterrupt:
-        print("\ninterrupted: processes stopped and bench cgroups removed", file=sys.stderr)
-        return 130
+    return run_bench(main, argv)
 
 
 if __name__ == "__main__":
