@@ -68,7 +68,7 @@ import time
 from pathlib import Path
 
 from bench.control_quality import _ms, pct, policy_yaml
-from bench.cgroups import run_bench
+from bench.cgroups import run_bench, run_quietly
 from bench.report import machine, machine_line, table, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -600,21 +600,15 @@ def main(argv: list[str] | None = None) -> int:
             if args.parent_weight:
                 bc.set_parent_weight(args.parent_weight)
             for name in names:
-                for attempt in range(1, args.retries + 2):
+                def once(attempt: int, name: str = name) -> tuple[dict, dict]:
                     run = run_strategy(bc, name, args, others, tmp)
                     run["attempt"] = attempt
                     r = analyse(run, args.goal_ms / 1000, args.percentile, args.settle)
-                    r["noisy"] = r["foreign_max"] > args.max_foreign
                     if run["wlmtui_stderr"].strip():
                         r["wlmtui_stderr"] = run["wlmtui_stderr"]
-                    if not r["noisy"]:
-                        break
-                    print(f"  {name}: other tenants took {r['foreign_max']:.0%} of CPU {args.cpu} in 10 s "
-                          f"(> {args.max_foreign:.0%})" + ("; retrying in 15 s" if attempt <= args.retries else
-                                                          "; keeping this run, marked NOISY"), flush=True)
-                    if attempt <= args.retries:
-                        time.sleep(15)
-                results.append(r)
+                    return run, r
+
+                results.append(run_quietly(name, once, args, "10 s")[1])
     except NoCgroups as exc:
         print(f"SKIPPED: {exc}")
         return 0

@@ -57,7 +57,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.cgroups import run_bench
+from bench.cgroups import run_bench, run_quietly
 from bench.report import machine, machine_line, table, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -421,19 +421,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.parent_weight:
                 bc.set_parent_weight(args.parent_weight)
             for name in names:
-                for attempt in range(1, args.retries + 2):
+                def once(attempt: int, name: str = name) -> tuple[dict, dict]:
                     run = run_strategy(bc, name, args, others, args.seed, tmp)
                     run["attempt"] = attempt
                     r = analyse(run, args.goal_ms / 1000, args.percentile, args.settle)
                     r["_q1"], r["_peak"] = args.quiet, args.peak
-                    r["noisy"] = r["foreign_max"] > args.max_foreign
-                    if not r["noisy"]:
-                        break
-                    print(f"  {name}: other tenants took {r['foreign_max']:.0%} of CPU {args.cpu} in one phase "
-                          f"(> {args.max_foreign:.0%})" + ("; retrying in 15 s" if attempt <= args.retries else
-                                                          "; keeping this run, marked NOISY"), flush=True)
-                    if attempt <= args.retries:
-                        time.sleep(15)
+                    return run, r
+
+                run, r = run_quietly(name, once, args, "one phase")
                 raw.append(run)
                 results.append(r)
     except NoCgroups as exc:
