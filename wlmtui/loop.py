@@ -194,14 +194,14 @@ class ControlLoop:
         token_pi = {name: getattr(s, "pi", None) for name, s in token_status.items()}
         decision = self.engine.tick(obs, sample.t, token_pi)
         errors = list(sample.errors)
-        for c in decision.classes:
+        for c, cls in zip(decision.classes, self.policy.classes):  # the engine keeps policy order
             if c.measure is not None and not c.measure.present:
                 errors.append(f"{c.name}: cgroup missing")
             if c.weight is None or c.status == "absent" or self._written.get(c.name) == c.weight:
                 continue
             if c.changed and c.role != "relax":
                 self._event("decision", f"{c.name} {c.old_weight}→{c.weight}: {c.reason}")
-            elif c.changed and c.weight == self.policy.get(c.name).base_weight:
+            elif c.changed and c.weight == cls.base_weight:
                 self._event("decision", f"{c.name} back at its base weight {c.weight}")
             if self.dry_run:
                 self._written[c.name] = c.weight
