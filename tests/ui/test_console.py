@@ -79,7 +79,7 @@ async def test_panels_show_the_snapshot_after_ticks(tmp_path):
         assert "demo policy (no file)" in header and "14:13:30" in header
         events = app.query_one(EventLog)
         assert events.count >= 1
-        log_text = "\n".join(line.text for line in events.lines)
+        log_text = "\n".join(events.plain_lines())
         assert "interactive 100→200: receiver" in log_text
         assert app.selected == "interactive"
         info = app.query_one("#detail-info").text.plain
@@ -152,7 +152,7 @@ async def test_editing_kp_changes_the_next_ticks_controller_output(tmp_path):
         assert t.p == pytest.approx(3.0 * (t.error - t_prev.error))
         assert after.dirty
         assert "● unsaved" in app.query_one(HeaderPanel).render().plain
-        assert "interactive: settings changed (kp 3" in "\n".join(l.text for l in app.query_one(EventLog).lines)
+        assert "interactive: settings changed (kp 3" in "\n".join(app.query_one(EventLog).plain_lines())
 
 
 async def test_invalid_input_is_refused_in_the_form(tmp_path):

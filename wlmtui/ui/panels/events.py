@@ -1,11 +1,25 @@
-"""The event log: arbitration decisions, operator edits, reloads, errors."""
+"""The event log: arbitration decisions, operator edits, reloads, errors.
+
+A scrolling list of one-line entries drawn with the line API. Unlike
+Textual's RichLog it does not lay out the whole screen each time it grows:
+a longer log changes only its own scroll range and scrollbar (a new layout
+happens only if the scrollbar has to appear). Each line is drawn when it is
+first shown and kept, so a new entry costs one line; the view follows new
+entries while it is scrolled to the end.
+"""
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from typing import Iterable
 
+from rich.style import Style
 from rich.text import Text
-from textual.widgets import RichLog
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
 from wlmtui.snapshot import Event
 from wlmtui.ui import fmt
@@ -14,15 +28,26 @@ from wlmtui.ui.style import EVENT_VAR, var
 MAX_LINES = 2000
 
 
-class EventLog(RichLog):
+class EventLog(ScrollView, can_focus=True):
     DEFAULT_CSS = """
-    EventLog { height: 1fr; overflow-x: hidden; scrollbar-size-vertical: 1; }
+    EventLog {
+        height: 1fr; background: $surface; color: $foreground;
+        overflow-y: scroll; overflow-x: hidden; scrollbar-size-vertical: 1;
+        &:focus { background-tint: $foreground 5%; }
+    }
     """
 
     def __init__(self, **kw):
-        super().__init__(max_lines=MAX_LINES, wrap=False, markup=False, highlight=False, auto_scroll=True, **kw)
+        super().__init__(**kw)
         self.border_title = "Events"
         self.count = 0
+        self._texts: deque[Text] = deque(maxlen=MAX_LINES)
+        self._strips: LRUCache[tuple, Strip] = LRUCache(1024)
+        self._style: Style | None = None  # the widget's style, while drawing
+
+    def plain_lines(self) -> list[str]:
+        """The entries as plain text, oldest first."""
+        return [t.plain for t in self._texts]
 
     def add_events(self, events: Iterable[Event]) -> None:
         lines = []
@@ -33,12 +58,51 @@ class EventLog(RichLog):
             line.append(e.text, style=var(self.app, "wlm-missing") if e.kind == "error" else "")
             lines.append(line)
         if lines:
-            # one write per batch: RichLog renders each write, so ten events cost one render
-            self.write(Text("\n", no_wrap=True).join(lines), scroll_end=None)
-            self.count += len(lines)
+            self._append(lines)
 
     def note(self, wall: float | None, kind: str, text: str) -> None:
         """A console-side event (save, refused action, keymap problem)."""
-        import time
-
         self.add_events([Event(wall if wall is not None else time.time(), kind, text)])
+
+    def _append(self, lines: list[Text]) -> None:
+        follow = self.scroll_y >= self.max_scroll_y
+        self._texts.extend(lines)
+        self.count += len(lines)
+        size = Size(self.scrollable_content_region.width, len(self._texts))
+        try:
+            # the new scroll range, without the screen-wide layout that setting
+            # ``virtual_size`` asks for (the widget's own size has not changed)
+            self.set_reactive(ScrollView.virtual_size, size)
+            self._scroll_update(size)
+        except AttributeError:  # Textual changed: take the layout
+            self.virtual_size = size
+        self.refresh()
+        if follow:
+            self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+
+    def render_lines(self, crop):
+        self._style = self.rich_style  # once per pass: Textual walks every ancestor for it
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._style = None
+
+    def render_line(self, y: int) -> Strip:
+        style = self._style if self._style is not None else self.rich_style
+        width = self.scrollable_content_region.width
+        index = self.scroll_offset.y + y
+        if index >= len(self._texts):
+            return Strip.blank(width, style)
+        # entries are numbered from the first ever written, so a dropped one never shifts the cache
+        number = self.count - len(self._texts) + index
+        key = (number, width, style)
+        strip = self._strips.get(key)
+        if strip is None:
+            segments = list(self._texts[index].render(self.app.console))
+            strip = Strip(segments).crop_extend(0, width, style).apply_style(style)
+            self._strips[key] = strip
+        return strip

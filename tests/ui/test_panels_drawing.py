@@ -1,0 +1,153 @@
+"""The drawing shortcuts of the table and the event log show what Textual's
+own code would show, and follow changes."""
+
+from __future__ import annotations
+
+from itertools import chain
+
+import pytest
+from rich.segment import Segment
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable
+
+from wlmtui.snapshot import Event
+from wlmtui.ui.panels.events import EventLog
+from wlmtui.ui.panels.table import ContentTable
+
+from .support import EPOCH
+
+pytestmark = pytest.mark.asyncio
+
+CELLS = [
+    # text, style, justify, overflow: long text, right, centre, empty, wide characters, styles
+    ("alpha", "bold", "left", "ellipsis"),
+    ("1.25", "", "right", "ellipsis"),
+    ("a reason far too long for its column", "italic", "left", "ellipsis"),
+    ("mid", "reverse", "center", "ellipsis"),
+    ("", "", "left", "ellipsis"),
+    ("ＷＩＤＥ文字", "bold #ff0000", "left", "crop"),
+    ("617▼", "bold #00ff00 on #000000", "right", "ellipsis"),
+]
+WIDTHS = [6, 5, 12, 7, 3, 6, 6]
+
+
+def make_text(text: str, style: str, justify: str, overflow: str) -> Text:
+    return Text(text, style=style, justify=justify, no_wrap=True, overflow=overflow)
+
+
+class TableApp(App):
+    def __init__(self, **table_kw):
+        super().__init__()
+        self.table_kw = table_kw
+
+    def compose(self) -> ComposeResult:
+        yield ContentTable(id="t", **self.table_kw)
+
+    def on_mount(self) -> None:
+        table = self.query_one(ContentTable)
+        for i, width in enumerate(WIDTHS):
+            table.add_column(f"c{i}", width=width, key=f"c{i}")
+        for r in range(6):
+            specs = [(f"{t}{r}" if t else t, s, j, o) for t, s, j, o in CELLS]
+            table.tokens.update({(f"r{r}", f"c{i}"): spec for i, spec in enumerate(specs)})
+            table.add_row(*(make_text(*spec) for spec in specs), key=f"r{r}")
+
+
+def drawn(row) -> list[Segment]:
+    """A row's cells as the segments that reach the screen (empty ones merged away)."""
+    fixed, cells = row
+    return list(Segment.simplify(chain.from_iterable(chain(fixed, cells))))
+
+
+def plain_row(table: ContentTable, row: str) -> str:
+    index = table.get_row_index(row)
+    return table.render_line(index + 1).text  # the header is line 0
+
+
+@pytest.mark.parametrize("kw", [{"cursor_type": "row"}, {"cursor_type": "row", "zebra_stripes": True},
+                                {"cursor_type": "row", "cell_padding": 0}, {"cursor_type": "row", "show_cursor": False}])
+async def test_fast_rows_are_the_rows_datatable_draws(kw):
+    app = TableApp(**kw)
+    async with app.run_test(size=(90, 12)) as pilot:
+        await pilot.pause()
+        table = app.query_one(ContentTable)
+        table.move_cursor(row=2)
+        await pilot.pause()
+        table._pseudo_class_state = table.get_pseudo_class_state()
+        base = table.rich_style
+        hover = table.hover_coordinate
+        for r in range(6):
+            key = table._row_locations.get_key(r)
+            fast = table._fast_row(key, 0, base, table.cursor_coordinate, hover)
+            assert fast is not None
+            theirs = DataTable._render_line_in_row(table, key, 0, base, table.cursor_coordinate, hover)
+            assert drawn(fast) == drawn(theirs), f"row {r}"
+
+
+async def test_a_changed_cell_is_drawn_again_and_an_unchanged_row_is_reused():
+    app = TableApp(cursor_type="row")
+    async with app.run_test(size=(90, 12)) as pilot:
+        await pilot.pause()
+        table = app.query_one(ContentTable)
+        before = plain_row(table, "r3")
+        assert "alpha3" in before and "1.253" in before and "a reason fa…" in before
+        other = table.render_line(table.get_row_index("r4") + 1)
+        table.update_cells([("r3", "c1", make_text("9.99", "", "right", "ellipsis"), ("9.99",))])
+        await pilot.pause()
+        after = plain_row(table, "r3")
+        assert "9.99" in after and "1.253" not in after and "alpha3" in after
+        assert table.render_line(table.get_row_index("r4") + 1) is other  # same content: the same strip
+
+
+async def test_the_header_and_other_cursors_still_draw():
+    app = TableApp(cursor_type="cell")  # not the fast path: DataTable draws it
+    async with app.run_test(size=(90, 12)) as pilot:
+        await pilot.pause()
+        table = app.query_one(ContentTable)
+        assert table._fast_row(table._row_locations.get_key(0), 0, table.rich_style, table.cursor_coordinate,
+                               table.hover_coordinate) is None
+        assert "c0" in table.render_line(0).text and "c6" in table.render_line(0).text
+        assert "alpha1" in plain_row(table, "r1")
+
+
+class LogApp(App):
+    def compose(self) -> ComposeResult:
+        yield EventLog(id="events")
+
+
+def events(n: int, start: int = 0) -> list[Event]:
+    return [Event(EPOCH + i, "decision", f"entry {i}") for i in range(start, start + n)]
+
+
+async def test_event_log_follows_new_entries_at_the_end_and_keeps_an_older_view():
+    app = LogApp()
+    async with app.run_test(size=(60, 8)) as pilot:
+        log = app.query_one(EventLog)
+        log.add_events(events(20))
+        await pilot.pause()
+        assert log.count == 20 and log.plain_lines()[-1].endswith("entry 19")
+        shown = [log.render_line(y).text for y in range(log.scrollable_content_region.height)]
+        assert "entry 19" in shown[-1] and "14:13:39 decision" in shown[-1]
+        log.add_events(events(1, 20))
+        await pilot.pause()
+        assert "entry 20" in log.render_line(log.scrollable_content_region.height - 1).text
+        log.scroll_to(y=0, animate=False, immediate=True)
+        log.add_events(events(1, 21))
+        await pilot.pause()
+        assert log.scroll_y == 0 and "entry 0" in log.render_line(0).text
+        assert log.max_scroll_y == 22 - log.scrollable_content_region.height
+
+
+async def test_event_log_keeps_the_newest_entries():
+    from wlmtui.ui.panels import events as module
+
+    app = LogApp()
+    async with app.run_test(size=(60, 8)) as pilot:
+        log = app.query_one(EventLog)
+        log.add_events(events(module.MAX_LINES + 5))
+        await pilot.pause()
+        lines = log.plain_lines()
+        assert len(lines) == module.MAX_LINES and lines[0].endswith("entry 5")
+        last = log.scrollable_content_region.height - 1
+        assert f"entry {module.MAX_LINES + 4}" in log.render_line(last).text
