@@ -7,7 +7,7 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wlmtui.arbiter import Candidate, arbitrate, donors_for
+from wlmtui.arbiter import Candidate, arbitrate, busy_shares, donors_for
 
 EPS = 1e-6
 
@@ -28,6 +28,7 @@ def candidates(draw):
             name=f"c{i}", importance=draw(st.integers(1, 5)), pi=pi, weight=weight, proposed=proposed,
             min_weight=lo, max_weight=hi, base_weight=base, deadband=0.05,
             max_step=draw(st.sampled_from([1.5, 2.0, 4.0])), discretionary=disc,
+            guard_share=draw(st.one_of(st.just(0.0), st.floats(0.05, 0.95))),
         ))
     return out
 
@@ -131,6 +132,21 @@ def test_5_beating_classes_give_only_to_a_taker_and_all_relax_when_met(classes):
             # moves toward base, never past it, at a bounded rate
             assert abs(ch.new - base) <= abs(c.weight - base) + EPS
             assert abs(math.log(ch.new / c.weight)) <= 0.05 + EPS
+
+
+@settings(max_examples=400)
+@given(candidates())
+def test_relaxing_keeps_each_class_its_guard_share(classes):
+    """With every goal met, no busy class's share of the busy weight falls
+    below its guard share (or below what it has, if it is under it already)."""
+    if any(c.missing for c in classes):
+        return
+    changes, _ = run(classes)
+    before = busy_shares({c.name: c.weight for c in classes}, classes)
+    after = busy_shares({c.name: changes[c.name].new for c in classes}, classes)
+    for c in classes:
+        if c.guard_share > 0 and c.pi is not None and not c.discretionary:
+            assert after[c.name] >= min(c.guard_share, before[c.name]) - 1e-6, (c, changes)
 
 
 @settings(max_examples=200)

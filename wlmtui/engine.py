@@ -13,10 +13,17 @@ from dataclasses import dataclass, field
 from typing import Mapping, NamedTuple
 
 from wlmtui import controller
-from wlmtui.arbiter import Candidate, arbitrate
+from wlmtui.arbiter import MISS_MARGIN, Candidate, arbitrate, busy_shares
 from wlmtui.goals import Performance, ResponseWindow, performance
 from wlmtui.observation import ClassMeasure, Observation
 from wlmtui.policy import Policy, ServiceClass
+
+
+#: seconds over which the memory of a class's last miss fades by half
+MISS_MEMORY_HALF_LIFE_S = 900.0
+#: a class near its guard share that beats its goal this well (PI at or below
+#: this) forgets its last miss: the load that made it miss is gone
+MISS_STALE_PI = 0.5
 
 
 class ClassDecision(NamedTuple):
@@ -33,6 +40,8 @@ class ClassDecision(NamedTuple):
     role: str
     pinned: bool = False
     measure: ClassMeasure | None = None
+    #: CPU share the class keeps while weights relax (learned from its last miss; 0 = none)
+    guard_share: float = 0.0
 
     @property
     def pi(self) -> float | None:
@@ -62,6 +71,17 @@ class _ClassState:
     rt: ResponseWindow = field(default_factory=ResponseWindow)
     pinned: int | None = None
     goal_text: str = ""
+    missing: bool = False  # judged missing at the last tick
+    miss_share: float = 0.0  # its CPU share when it last began to miss (0: never)
+    miss_at: float = 0.0
+
+    def guard_share(self, now: float) -> float:
+        """The share to keep while relaxing: the last miss's, plus the margin, fading."""
+        if self.miss_share <= 0.0:
+            return 0.0
+        fade = 0.5 ** (max(0.0, now - self.miss_at) / MISS_MEMORY_HALF_LIFE_S)
+        guard = min(0.95, self.miss_share * (1.0 + MISS_MARGIN)) * fade
+        return guard if guard >= 0.01 else 0.0
 
 
 def status_of(perf: Performance, deadband: float) -> str:
@@ -127,6 +147,8 @@ class Engine:
                 st.weight = _clamp_weight(cls, st.weight)
                 if st.pinned is not None:
                     st.pinned = int(_clamp_weight(cls, st.pinned))
+                if st.goal_text != cls.goal.describe():
+                    st.missing, st.miss_share = False, 0.0  # a new goal: what it missed no longer applies
             st.goal_text = cls.goal.describe()
             self._state[cls.name] = st
 
@@ -136,6 +158,7 @@ class Engine:
         perfs: dict[str, Performance] = {}
         terms: dict[str, controller.Terms] = {}
         candidates: list[Candidate] = []
+        guards: dict[str, float] = {}
         for cls in self.policy.classes:
             st = self._state[cls.name]
             m = obs.classes.get(cls.name)
@@ -161,12 +184,17 @@ class Engine:
                 t = controller.Terms(t.error, t.p, t.i, t.step, float(st.pinned), t.windup, "pinned")
             terms[cls.name] = t
             if st.pinned is None:
+                guards[cls.name] = st.guard_share(now)
                 candidates.append(Candidate(
                     name=cls.name, importance=cls.importance, pi=perf.pi, weight=st.weight, proposed=t.proposed,
                     min_weight=cls.min_weight, max_weight=cls.max_weight, base_weight=cls.base_weight,
                     deadband=cls.deadband, max_step=cls.max_step, discretionary=cls.is_discretionary,
+                    guard_share=guards[cls.name],
                 ))
+        if any(guards.values()):
+            candidates = self._forget_stale_misses(candidates, guards)
         changes = arbitrate(candidates)
+        self._remember_misses(candidates, now)
         out: list[ClassDecision] = []
         for cls in self.policy.classes:
             st = self._state[cls.name]
@@ -191,5 +219,33 @@ class Engine:
                 status=status_of(perf, cls.deadband), perf=perf, terms=terms[cls.name], old_weight=old,
                 weight=round(st.weight) if cls.has_cgroup else None, reason=reason, role=role,
                 pinned=st.pinned is not None, measure=obs.classes.get(cls.name),
+                guard_share=guards.get(cls.name, 0.0),
             ))
         return Decision(classes=tuple(out), paused=self.paused)
+
+    def _forget_stale_misses(self, candidates: list[Candidate], guards: dict[str, float]) -> list[Candidate]:
+        """A class close to its guard share that beats its goal by far
+        (PI ≤ ``MISS_STALE_PI``) forgets its last miss, so weights can relax on."""
+        shares = busy_shares({c.name: c.weight for c in candidates}, candidates)
+        out = []
+        for c in candidates:
+            if (c.guard_share and c.pi is not None and c.pi <= MISS_STALE_PI
+                    and shares.get(c.name, 1.0) <= c.guard_share * 1.1):
+                self._state[c.name].miss_share = guards[c.name] = 0.0
+                c = c._replace(guard_share=0.0)
+            out.append(c)
+        return out
+
+    def _remember_misses(self, candidates: list[Candidate], now: float) -> None:
+        """Note the CPU share at which a class *begins* to miss its goal (not
+        the later ticks of the same episode: its window still holds the slow
+        seconds while the weight has already risen)."""
+        shares: dict[str, float] | None = None
+        for c in candidates:
+            st = self._state[c.name]
+            if c.missing and not st.missing:
+                if shares is None:
+                    shares = busy_shares({d.name: d.weight for d in candidates}, candidates)
+                if c.name in shares:
+                    st.miss_share, st.miss_at = shares[c.name], now
+            st.missing = c.missing

@@ -61,6 +61,7 @@ class Snapshot:
                 "pinned": c.pinned,
                 "reason": c.reason,
                 "role": c.role,
+                "guard_share": round(c.guard_share, 4),
                 "controller": {"error": round(t.error, 5), "p": round(t.p, 5), "i": round(t.i, 5),
                                "step": round(t.step, 5), "proposed": round(t.proposed, 2),
                                "windup": t.windup, "held": t.held},
