@@ -11,7 +11,7 @@ microseconds per cell. This subclass
   cell costs a dictionary look-up;
 * draws a changed row of one-line, single-style ``Text`` cells straight to
   segments (the same segments DataTable would produce; see
-  ``tests/ui/test_table.py``);
+  ``tests/ui/test_panels_drawing.py``);
 * applies a batch of cell updates with a single refresh.
 
 Anything else (header, row labels, fixed columns, cell or column cursors,
