@@ -13,6 +13,7 @@ from textual.widgets import DataTable
 
 from wlmtui.snapshot import Event
 from wlmtui.ui.panels.events import EventLog
+from wlmtui.ui.panels.lines import TextLines
 from wlmtui.ui.panels.table import ContentTable
 
 from .support import EPOCH
@@ -67,9 +68,10 @@ def plain_row(table: ContentTable, row: str) -> str:
 
 @pytest.mark.parametrize("kw", [{"cursor_type": "row"}, {"cursor_type": "row", "zebra_stripes": True},
                                 {"cursor_type": "row", "cell_padding": 0}, {"cursor_type": "row", "show_cursor": False}])
-async def test_fast_rows_are_the_rows_datatable_draws(kw):
+@pytest.mark.parametrize("size", [90, 50])  # wider than the columns, and narrower (cut at the right)
+async def test_fast_rows_are_the_rows_datatable_draws(kw, size):
     app = TableApp(**kw)
-    async with app.run_test(size=(90, 12)) as pilot:
+    async with app.run_test(size=(size, 12)) as pilot:
         await pilot.pause()
         table = app.query_one(ContentTable)
         table.move_cursor(row=2)
@@ -83,6 +85,13 @@ async def test_fast_rows_are_the_rows_datatable_draws(kw):
             assert fast is not None
             theirs = DataTable._render_line_in_row(table, key, 0, base, table.cursor_coordinate, hover)
             assert drawn(fast) == drawn(theirs), f"row {r}"
+            width = table.size.width
+            for x1 in (0, 3):  # as drawn, and scrolled sideways
+                x2 = x1 + width
+                table._line_cache.clear()
+                line = table._fast_line(key, 0, x1, x2, base)
+                expected = DataTable._render_line(table, r + 1, x1, x2, base)
+                assert list(Segment.simplify(line)) == list(expected), f"row {r} from {x1} to {x2}"
 
 
 async def test_a_changed_cell_is_drawn_again_and_an_unchanged_row_is_reused():
@@ -151,3 +160,32 @@ async def test_event_log_keeps_the_newest_entries():
         assert len(lines) == module.MAX_LINES and lines[0].endswith("entry 5")
         last = log.scrollable_content_region.height - 1
         assert f"entry {module.MAX_LINES + 4}" in log.render_line(last).text
+
+
+class Note(TextLines):
+    def __init__(self):
+        super().__init__()
+        self.words = "first line\nsecond line that is far too long for the panel"
+
+    def render(self) -> Text:
+        return Text(self.words, no_wrap=True, overflow="ellipsis")
+
+
+class NoteApp(App):
+    def compose(self) -> ComposeResult:
+        yield Note()
+
+
+async def test_text_lines_cut_long_lines_and_draw_again_only_when_told():
+    app = NoteApp()
+    async with app.run_test(size=(30, 4)) as pilot:
+        note = app.query_one(Note)
+        await pilot.pause()
+        assert note.render_line(0).text.rstrip() == "first line"
+        assert note.render_line(1).text == "second line that is far too l…"
+        assert note.render_line(2).text == " " * 30
+        note.words = "changed"
+        assert note.render_line(0).text.rstrip() == "first line"  # not told yet: the same strips
+        note.redraw()
+        await pilot.pause()
+        assert note.render_line(0).text.rstrip() == "changed" and note.render_line(1).text.strip() == ""

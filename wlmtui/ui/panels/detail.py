@@ -20,6 +20,7 @@ from wlmtui.snapshot import Snapshot
 from wlmtui.ui import fmt
 from wlmtui.ui.history import History
 from wlmtui.ui.panels.classes import DELAY_QUIET
+from wlmtui.ui.panels.lines import TextLines
 from wlmtui.ui.plot import draw
 from wlmtui.ui.style import status_colour, var
 
@@ -202,7 +203,7 @@ def procs_line(cc) -> Text:
     return line
 
 
-class InfoLines(Widget):
+class InfoLines(TextLines):
     """Lines of text; its height follows the number of lines (a new layout
     only when that number changes)."""
 
@@ -220,7 +221,7 @@ class InfoLines(Widget):
             if lines != self.lines:
                 self.lines = lines
                 self.styles.height = lines
-            self.refresh()
+            self.redraw()
 
     def render(self) -> Text:
         return self.text

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 
 from rich.text import Text
-from textual.widget import Widget
 
 from wlmtui.snapshot import Snapshot
 from wlmtui.ui import fmt
+from wlmtui.ui.panels.lines import TextLines
 from wlmtui.ui.style import var
 
 
-class HeaderPanel(Widget):
+class HeaderPanel(TextLines):
     DEFAULT_CSS = """
     HeaderPanel { height: 1; background: $panel; color: $foreground; }
     """
@@ -31,7 +31,7 @@ class HeaderPanel(Widget):
             self.host, self.kernel = snap.host, snap.kernel
             self.backend, self.policy_file, self.interval = snap.backend_kind, snap.policy.source, snap.interval
         self.dirty, self.flags = dirty, flags
-        self.refresh()
+        self.redraw()
 
     def render(self) -> Text:
         width = self.size.width or 80

@@ -4,18 +4,18 @@ this interval and the kernel's avg10/60/300, with a sparkline of history."""
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widget import Widget
 
 from wlmtui.snapshot import Snapshot
 from wlmtui.ui import fmt
 from wlmtui.ui.history import RESOURCES, History
+from wlmtui.ui.panels.lines import TextLines
 from wlmtui.ui.style import var
 
 #: system-wide cpu "full" is not meaningful (the kernel reports 0 since 5.13)
 FULL_MEANINGFUL = ("memory", "io")
 
 
-class PressurePanel(Widget):
+class PressurePanel(TextLines):
     DEFAULT_CSS = """
     PressurePanel { height: auto; min-height: 3; }
     """
@@ -28,7 +28,7 @@ class PressurePanel(Widget):
 
     def update_snapshot(self, snap: Snapshot) -> None:
         self.snap = snap
-        self.refresh()
+        self.redraw()
 
     def get_content_height(self, container, viewport, width: int) -> int:
         return len(RESOURCES)

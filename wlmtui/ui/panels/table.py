@@ -140,9 +140,38 @@ class ContentTable(DataTable):
             return super()._render_line(y, x1, x2, base_style)
         strip = self._strip_cache.get(key)
         if strip is None:
-            strip = super()._render_line(y, x1, x2, base_style)
+            try:
+                strip = self._fast_line(row_key, line_no, x1, x2, base_style)
+            except _INTERNALS:
+                strip = None
+            if strip is None:
+                strip = super()._render_line(y, x1, x2, base_style)
             self._strip_cache[key] = strip
         return strip
+
+    def _fast_line(self, row_key: RowKey, line_no: int, x1: int, x2: int, base_style: Style) -> Strip | None:
+        """A changed row's line: its cells joined, cut to the view and padded (what
+        DataTable's ``_render_line`` makes of them); ``None`` when the fast path does not apply."""
+        row = self._fast_row(row_key, line_no, base_style, self.cursor_coordinate, self.hover_coordinate)
+        if row is None:
+            return None
+        cells = row[1]
+        if x1:
+            return Strip([segment for cell in cells for segment in cell]).crop_extend(x1, x2, base_style).simplify()
+        widths = [width for *_, width in self._columns()[0]]
+        segments: list[Segment] = []
+        pos = 0
+        for cell, width in zip(cells, [*widths, None]):
+            width = width if width is not None else sum(s.cell_length for s in cell)
+            if pos + width > x2:
+                segments.extend(Strip(cell, width).crop(0, x2 - pos))
+                pos = x2
+                break
+            segments.extend(cell)
+            pos += width
+        if pos < x2:
+            segments.append(Segment(" " * (x2 - pos), base_style))
+        return Strip(segments, x2)  # cells come merged (see _text_cell) and differ in style (row, column)
 
     # -- drawing a changed row --------------------------------------------------------------
     def _render_line_in_row(self, row_key, line_no: int, base_style, cursor_location, hover_location):
@@ -220,7 +249,10 @@ class ContentTable(DataTable):
             else:
                 plain += " " * gap
         style = self.app.console.get_style(cell.style) if cell.style else None
-        segments = [Segment(" " * pad), Segment(plain, style), Segment(" " * pad)] if pad else [Segment(plain, style)]
+        if not style or not pad:
+            # one segment: the padding takes the same style as the text
+            return [[Segment(" " * pad + plain + " " * pad, pre_style + style + post_style)]]
+        segments = [Segment(" " * pad), Segment(plain, style), Segment(" " * pad)]
         return [list(Segment.apply_style(segments, pre_style, post_style))]
 
     def _render_cell(self, row_index: int, column_index: int, base_style, width: int,
