@@ -227,6 +227,8 @@ class InfoLines(TextLines):
         return self.text
 
 
+#: seconds between plot redraws for the same class
+PLOT_PERIOD = 1.9
 #: the plots need this many rows; with fewer left under the text they are hidden
 PLOTS_MIN_HEIGHT = 6
 
@@ -298,9 +300,9 @@ class DetailPanel(Vertical):
         if series is None or not series.t or not self.display:
             return
         wall = series.t[-1]
-        if self._plotted == (name, wall, cls):
-            return  # the same data again (a redraw of the same snapshot)
-        self._plotted = (name, wall, cls)
+        if self._plotted is not None and self._plotted[0] == (name, cls) and wall - self._plotted[1] < PLOT_PERIOD:
+            return  # plots span minutes: every other second is plenty (a new selection or edit: at once)
+        self._plotted = ((name, cls), wall)
         t_end = series.t[-1]
         xs = [t - t_end for t in series.t]
         if cls.is_token:

@@ -41,6 +41,7 @@ class ContentTable(DataTable):
         self._content_cache: LRUCache[tuple, object] = LRUCache(4096)
         self._strip_cache: LRUCache[tuple, Strip] = LRUCache(512)
         self._columns_at: tuple | None = None
+        self._pre_styles: dict[tuple, Style] = {}
         self._pass: tuple[Style, tuple] | None = None  # (line style, view state) while drawing
         self._column_layout: tuple[tuple[tuple[int, str, int], ...], int] = ((), 0)
         #: (row key, column key) -> what the cell shows, as a hashable token
@@ -209,7 +210,7 @@ class ContentTable(DataTable):
             cache_key = (row_index, index, token, row_style, width, cursor, hover, state)
             lines = cache.get(cache_key) if token is not None else None
             if lines is None:
-                pre_style = row_style + Style.from_meta({"row": row_index, "column": index}) + component_style
+                pre_style = self._pre_style(row_index, index, row_style, component_style)
                 lines = self._text_cell(data[ColumnKey(key)], pre_style, post_style, width)
                 if lines is None:
                     lines = DataTable._render_cell(self, row_index, index, row_style, width, cursor, hover)
@@ -224,6 +225,18 @@ class ContentTable(DataTable):
         extend_style = row_style + extend_style + Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
         cells.append([Segment(" " * remaining, extend_style)])
         return [], cells
+
+    def _pre_style(self, row: int, column: int, row_style: Style, component_style: Style) -> Style:
+        """A cell's style under its text, with the row and column DataTable's mouse
+        handling reads from it: the same for every tick, so kept."""
+        key = (row, column, row_style, component_style)
+        style = self._pre_styles.get(key)
+        if style is None:
+            if len(self._pre_styles) > 8192:
+                self._pre_styles.clear()
+            style = self._pre_styles[key] = (
+                row_style + Style.from_meta({"row": row, "column": column}) + component_style)
+        return style
 
     def _text_cell(self, cell: object, pre_style: Style, post_style: Style, width: int):
         """A one-line ``Text`` cell of one style as segments (what DataTable draws
