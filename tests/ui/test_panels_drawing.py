@@ -189,3 +189,23 @@ async def test_text_lines_cut_long_lines_and_draw_again_only_when_told():
         note.redraw()
         await pilot.pause()
         assert note.render_line(0).text.rstrip() == "changed" and note.render_line(1).text.strip() == ""
+
+
+async def test_the_console_freezes_its_startup_heap_once_drawn_and_thaws_it_at_exit(tmp_path):
+    import gc
+
+    from .support import demo_app
+
+    before = gc.get_freeze_count()
+    app = demo_app(tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert gc.get_freeze_count() == before  # nothing drawn yet
+        app.advance(1)
+        await pilot.pause()
+        frozen = gc.get_freeze_count()
+        assert frozen > before
+        app.advance(3)
+        await pilot.pause()
+        assert gc.get_freeze_count() <= frozen  # not again: what the ticks made stays collectable
+    assert gc.get_freeze_count() == 0

@@ -34,6 +34,7 @@ from wlmtui.classify.commands import MoveProcess
 from wlmtui.loop import ControlLoop, ManualClock
 from wlmtui.policy import Policy, PolicyError, ServiceClass, load_policy, parse_policy
 from wlmtui.snapshot import Event, Snapshot
+from wlmtui.ui import heap
 from wlmtui.ui.commands import WlmCommands
 from wlmtui.ui.history import DEFAULT_SIZE, History
 from wlmtui.ui.keymap import load_keymap
@@ -144,6 +145,7 @@ class WlmApp(App[int]):
         self._saved_at: int | None = None
         self._last_errors: tuple[str, ...] = ()
         self._grid_rows: str | None = None
+        self._heap_frozen = False
         self._notes: list[tuple[str, str]] = []  # (kind, text) for the event log once mounted
         source = loop.policy.source
         self._stamp = FileStamp.of(source) if source else None
@@ -321,6 +323,9 @@ class WlmApp(App[int]):
             procs.update_snapshot(snap)
         if first:
             self.refresh_bindings()
+            if not self._heap_frozen:
+                self._heap_frozen = True
+                self.call_after_refresh(heap.freeze)  # the DOM is built and drawn: long-lived from here
 
     @property
     def process_screen(self) -> ProcessScreen | None:
@@ -710,6 +715,8 @@ class WlmApp(App[int]):
 
     def on_unmount(self) -> None:
         self._stop.set()
+        if self._heap_frozen:
+            heap.thaw()
 
     # -- saving ----------------------------------------------------------------------------
     def action_save(self, then_quit: bool = False) -> None:

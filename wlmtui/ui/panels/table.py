@@ -32,14 +32,17 @@ from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
+#: rendered cells and lines kept (more than a large terminal shows)
+CELLS_KEPT, LINES_KEPT = 1500, 200
 _INTERNALS = (AttributeError, KeyError, TypeError, IndexError, LookupError)
 
 
 class ContentTable(DataTable):
     def __init__(self, **kw):
         super().__init__(**kw)
-        self._content_cache: LRUCache[tuple, object] = LRUCache(4096)
-        self._strip_cache: LRUCache[tuple, Strip] = LRUCache(512)
+        # sized for what is on screen: every strip kept is some ten objects the garbage collector walks
+        self._content_cache: LRUCache[tuple, object] = LRUCache(CELLS_KEPT)
+        self._strip_cache: LRUCache[tuple, Strip] = LRUCache(LINES_KEPT)
         self._columns_at: tuple | None = None
         self._pre_styles: dict[tuple, Style] = {}
         self._pass: tuple[Style, tuple] | None = None  # (line style, view state) while drawing
