@@ -3,7 +3,7 @@
 A title, a framed canvas with the value axis on the left, the seconds-ago
 axis below and its label. Each cell of the canvas holds 2 × 4 braille dots;
 consecutive points are joined by lines on that dot grid. Horizontal
-reference lines (a goal, a weight bound) are drawn where no data is.
+reference lines (a goal, a weight bound) are drawn as ``─`` where no data is.
 
 This replaces plotext for the detail panel's three plots: building a plot
 here costs a fraction of a millisecond instead of several, so the plots can
@@ -148,24 +148,24 @@ def draw(title: str, xs: Sequence[float], ys: Sequence[float | None], hlines: Se
             _line(grid, *(prev or here), *here)
             prev = here
         for v in shown:
-            d = dot_y(v)
-            for c in range(dots_x):
-                refs[d >> 2][c >> 1] |= _DOT[d & 3][c & 1]
+            refs[dot_y(v) >> 2] = [1] * cols
     rows.append(Strip([Segment(" " * margin), Segment("┌" + "─" * cols + "┐", axis)]))
     for r in range(canvas_rows):
         segments = [Segment(labels.get(r, "").rjust(margin), axis), Segment("│", axis)]
         run, run_style = [], None
         for c in range(cols):
-            bits, style = grid[r][c], line
-            if not bits and refs[r][c]:
-                bits, style = refs[r][c], reference
-            if not bits:
-                style = None
+            bits = grid[r][c]
+            if bits:
+                style, char = line, chr(_BRAILLE + bits)
+            elif refs[r][c]:
+                style, char = reference, "─"
+            else:
+                style, char = None, " "
             if style is not run_style and run:
                 segments.append(Segment("".join(run), run_style))
                 run = []
             run_style = style
-            run.append(chr(_BRAILLE + bits) if bits else " ")
+            run.append(char)
         if run:
             segments.append(Segment("".join(run), run_style))
         segments.append(Segment("│", axis))
