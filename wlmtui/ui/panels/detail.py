@@ -4,14 +4,16 @@ gains, and plots of weight, PI and pressure over the last minutes."""
 from __future__ import annotations
 
 import os
+import re
 
+from rich.color import Color
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.color import Color, ColorParseError
 from textual.containers import Horizontal, Vertical
 from textual.strip import Strip
-from textual.widget import Widget
+from textual_plotext import PlotextPlot
 
 from wlmtui.engine import ClassDecision
 from wlmtui.goals import BUCKETS, RT_WINDOW_S
@@ -21,7 +23,6 @@ from wlmtui.ui import fmt
 from wlmtui.ui.history import History
 from wlmtui.ui.panels.classes import DELAY_QUIET
 from wlmtui.ui.panels.lines import TextLines
-from wlmtui.ui.plot import draw
 from wlmtui.ui.style import status_colour, var
 
 
@@ -323,16 +324,19 @@ class DetailPanel(Vertical):
             [cls.psi_threshold * 100] if not cls.is_token else [])
 
 
-class TimePlot(Widget):
-    """A plot of one series over time (:mod:`wlmtui.ui.plot`), drawn again
-    only when its data, size or theme change."""
+class TimePlot(PlotextPlot):
+    """A plot of one series over time, drawn only when its data, size or theme change.
+
+    Plotext is costly (milliseconds per build), so the built picture is cached
+    and the points are thinned to one per column, keeping each bucket's peak.
+    """
 
     def __init__(self, **kw):
         super().__init__(**kw)
         self._data: tuple | None = None
         self._version = 0
-        self._drawn_for: tuple | None = None
-        self._strips: list[Strip] = []
+        self._cache_key: tuple | None = None
+        self._cached: list[Strip] | None = None
 
     def set_data(self, title: str, xs: list[float], ys: list, colour_var: str, hlines: list[float]) -> None:
         self._data = (title, xs, ys, colour_var, hlines)
@@ -340,29 +344,115 @@ class TimePlot(Widget):
         self.refresh()
 
     def render_line(self, y: int) -> Strip:
+        """Line API: the built plot is kept as strips, so a repaint costs nothing."""
         width, height = self.size
         key = (self._version, width, height, self.app.theme)
-        if key != self._drawn_for:
-            self._strips = self._draw(width, height)
-            self._drawn_for = key
-        if y < len(self._strips):
-            return self._strips[y]
+        if key != self._cache_key or self._cached is None:
+            self._draw()
+            plt = self.plt
+            plt.plotsize(width, height)
+            plt._set_size(width, height)  # as PlotextPlot.render does (textual-plotext issue 5)
+            plt.theme(self._get_plotext_theme_name(self.app.theme))
+            self._cached = ansi_strips(plt.build(), width)
+            self._cache_key = key
+        if y < len(self._cached):
+            return self._cached[y]
         return Strip.blank(width, self.rich_style)
 
-    def _draw(self, width: int, height: int) -> list[Strip]:
+    def _draw(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
         if self._data is None:
-            return []
+            return
         title, xs, ys, colour_var, hlines = self._data
+        plt.title(title)
+        points = thin([(x, y) for x, y in zip(xs, ys) if y is not None], max(8, self.size.width))
+        if points:
+            px, py = zip(*points)
+            plt.plot(px, py, marker="braille", color=_rgb(var(self.app, colour_var)))
+            lo, hi = min(py), max(py)
+            for y in hlines:
+                if lo * 0.5 <= y <= hi * 2:
+                    plt.hline(y, color="gray")
         span = -xs[0] if xs else 0
-        strips = draw(title, xs, ys, hlines, width, height, line=_colour(var(self.app, colour_var)), axis=Style(),
-                      reference=_colour(var(self.app, "wlm-idle")), xlabel=f"last {fmt.duration(span)}" if span else "")
-        base = self.rich_style
-        return [strip.apply_style(base) for strip in strips]
+        plt.xlabel(f"last {fmt.duration(span)}" if span else "")
 
 
-def _colour(value: str) -> Style:
-    """A theme colour (``#rrggbb``, a name, ``rgb(…)``) as a Rich style; none if it does not parse."""
-    try:
-        return Style(color=Color.parse(value).rich_color)
-    except (ColorParseError, ValueError):
-        return Style()
+_SGR = re.compile(r"\x1b\[([0-9;]*)m")
+
+
+def _sgr(params: str, fg, bg, bold: bool):
+    """Apply one SGR sequence (the few plotext writes) to the current colours."""
+    codes = [int(c) for c in params.split(";") if c] or [0]
+    i = 0
+    while i < len(codes):
+        c = codes[i]
+        if c == 0:
+            fg, bg, bold = None, None, False
+        elif c == 1:
+            bold = True
+        elif c in (38, 48) and i + 1 < len(codes):
+            if codes[i + 1] == 5 and i + 2 < len(codes):
+                colour = Color.from_ansi(codes[i + 2])
+                i += 2
+            elif codes[i + 1] == 2 and i + 4 < len(codes):
+                colour = Color.from_rgb(*codes[i + 2:i + 5])
+                i += 4
+            else:
+                colour = None
+            if c == 38:
+                fg = colour
+            else:
+                bg = colour
+        elif c == 39:
+            fg = None
+        elif c == 49:
+            bg = None
+        i += 1
+    return fg, bg, bold
+
+
+def ansi_strips(text: str, width: int) -> list[Strip]:
+    """Plotext's ANSI picture as strips, without Rich's general ANSI decoder."""
+    styles: dict[tuple, Style] = {}
+    strips = []
+    for line in text.split("\n"):
+        segments = []
+        fg = bg = None
+        bold = False
+        pos = 0
+        for m in _SGR.finditer(line):
+            if m.start() > pos:
+                key = (fg, bg, bold)
+                style = styles.get(key)
+                if style is None:
+                    style = styles[key] = Style(color=fg, bgcolor=bg, bold=bold or None)
+                segments.append(Segment(line[pos:m.start()], style))
+            fg, bg, bold = _sgr(m.group(1), fg, bg, bold)
+            pos = m.end()
+        if pos < len(line):
+            segments.append(Segment(line[pos:], styles.get((fg, bg, bold)) or Style(color=fg, bgcolor=bg)))
+        strips.append(Strip(segments).adjust_cell_length(width))
+    return strips
+
+
+def thin(points: list[tuple[float, float]], most: int) -> list[tuple[float, float]]:
+    """At most ``most`` points: consecutive buckets, each keeping its peak."""
+    n = len(points)
+    if n <= most:
+        return points
+    out = []
+    for b in range(most):
+        chunk = points[b * n // most:(b + 1) * n // most]
+        if chunk:
+            peak = max(chunk, key=lambda p: p[1])
+            out.append((chunk[-1][0], peak[1]))
+    return out
+
+
+def _rgb(colour: str):
+    colour = colour.strip()
+    if colour.startswith("#") and len(colour) == 7:
+        return tuple(int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return colour

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from wlmtui.ui import fmt
 from wlmtui.ui.panels.table import ContentTable
