@@ -84,6 +84,8 @@ async def test_panels_show_the_snapshot_after_ticks(tmp_path):
         assert app.selected == "interactive"
         info = app.query_one("#detail-info").text.plain
         assert "interactive" in info and "Kp 0.6" in info
+        assert inter.guard_share > 0  # it began to miss at the peak: the share it keeps from then on shows
+        assert f"keeps ≥ {inter.guard_share:.0%} of the weight since its last miss" in info
         assert len(app.history.series("batch").weight) == 10
 
 

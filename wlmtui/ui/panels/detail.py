@@ -112,6 +112,8 @@ def describe(cls: ServiceClass, c: ClassDecision | None, colours: dict[str, str]
         if c.weight is not None:
             why.append(f"weight {c.old_weight}→{c.weight}: " if c.changed else f"weight {c.weight}: ")
         why.append(c.reason or "-", style="italic")
+        if c.guard_share > 0:
+            why.append(f"  · keeps ≥ {c.guard_share:.0%} of the weight since its last miss", style="dim")
         lines.append(why)
         if proxy:
             line = _line()
