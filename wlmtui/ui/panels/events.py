@@ -16,7 +16,6 @@ import time
 from collections import deque
 from typing import Iterable
 
-from rich.style import Style
 from rich.text import Text
 from textual.cache import LRUCache
 from textual.geometry import Size
@@ -25,6 +24,7 @@ from textual.strip import Strip
 
 from wlmtui.snapshot import Event
 from wlmtui.ui import fmt
+from wlmtui.ui.panels.lines import PassStyle
 from wlmtui.ui.style import EVENT_VAR, var
 
 MAX_LINES = 2000
@@ -32,7 +32,7 @@ MAX_LINES = 2000
 STRIPS_KEPT = 200
 
 
-class EventLog(ScrollView, can_focus=True):
+class EventLog(PassStyle, ScrollView, can_focus=True):
     DEFAULT_CSS = """
     EventLog {
         height: 1fr; background: $surface; color: $foreground;
@@ -47,7 +47,6 @@ class EventLog(ScrollView, can_focus=True):
         self.count = 0
         self._entries: deque[tuple[float, str, str]] = deque(maxlen=MAX_LINES)
         self._strips: LRUCache[tuple, Strip] = LRUCache(STRIPS_KEPT)
-        self._style: Style | None = None  # the widget's style, while drawing
 
     def plain_lines(self) -> list[str]:
         """The entries as plain text, oldest first."""
@@ -89,15 +88,8 @@ class EventLog(ScrollView, can_focus=True):
         super().notify_style_update()
         self._strips.clear()
 
-    def render_lines(self, crop):
-        self._style = self.rich_style  # once per pass: Textual walks every ancestor for it
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._style = None
-
     def render_line(self, y: int) -> Strip:
-        style = self._style if self._style is not None else self.rich_style
+        style = self.pass_style
         width = self.scrollable_content_region.width
         index = self.scroll_offset.y + y
         if index >= len(self._entries):

@@ -25,7 +25,26 @@ def text_strips(text: Text, width: int, style: Style, console) -> list[Strip]:
     return strips
 
 
-class TextLines(Widget):
+class PassStyle:
+    """For line-API widgets: the widget's style, worked out once per repaint
+    pass (``rich_style`` walks every ancestor) and read per line as
+    :attr:`pass_style`."""
+
+    _style: Style | None = None  # set while a pass draws
+
+    def render_lines(self, crop):
+        self._style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._style = None
+
+    @property
+    def pass_style(self) -> Style:
+        return self._style if self._style is not None else self.rich_style
+
+
+class TextLines(PassStyle, Widget):
     """Shows the ``Text`` that ``render()`` returns; call :meth:`redraw` when it changes."""
 
     def __init__(self, **kw):
@@ -33,7 +52,6 @@ class TextLines(Widget):
         self._version = 0
         self._drawn_for: tuple | None = None
         self._strips: list[Strip] = []
-        self._style: Style | None = None  # the widget's style, while drawing
 
     def redraw(self) -> None:
         """What ``render()`` returns has changed: draw it again."""
@@ -43,15 +61,8 @@ class TextLines(Widget):
     def render(self) -> Text:  # pragma: no cover - subclasses say what they show
         return Text()
 
-    def render_lines(self, crop):
-        self._style = self.rich_style  # once per pass: Textual walks every ancestor for it
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._style = None
-
     def render_line(self, y: int) -> Strip:
-        style = self._style if self._style is not None else self.rich_style
+        style = self.pass_style
         width = self.content_size.width
         key = (self._version, width, style, self.app.theme)
         if key != self._drawn_for:
