@@ -202,11 +202,13 @@ def run_strategy(bc, name: str, args, others: set[int], tmp: str) -> dict:
                 time.sleep(0.01)
         t0 = time.monotonic() + 0.5
         t0_box.append(t0)
-        duration = args.seconds
-        rate = args.load / args.work_ms * 1000
+        # load phases: (seconds, share of the CPU); bench.projection_quality sets several
+        phases = getattr(args, "phase_list", None) or [(args.seconds, args.load)]
+        duration = sum(d for d, _ in phases)
+        schedule = ",".join(f"{d:g}:{load / args.work_ms * 1000:g}" for d, load in phases)
         out = os.path.join(tmp, f"gen-{name.replace(':', '-')}.json")
         gen = bc.spawn([py, "-m", "bench.rtload", "generate", "--req-fd", str(req_w), "--res-fd", str(res_r),
-                        "--t0", repr(t0), "--phases", f"{duration:g}:{rate:g}",
+                        "--t0", repr(t0), "--phases", schedule,
                         "--seed", str(args.seed), "--drain", str(args.drain), "--out", out],
                        pass_fds=(req_w, res_r), cwd=ROOT, env=env)
         procs.append(gen)

@@ -164,8 +164,8 @@ def test_wlmtui_meets_the_goal_in_the_peak_after_settling(variant, seed):
     after = controlled.met()[SETTLE_TICKS:]
     assert sum(after) / len(after) >= 0.90, [round(p * 1000) for p in controlled.peak(controlled.p95)]
     # by moving weight from batch (importance 4) to interactive (importance 1)
-    peak_w = controlled.peak(controlled.interactive_weight)
-    assert max(peak_w) >= 300
+    shares = [i / (i + b) for i, b in zip(controlled.interactive_weight, controlled.batch_weight)]
+    assert max(controlled.peak(shares)) >= 0.7  # more than its 0.6 demand: the queue drains
     assert min(controlled.peak(controlled.batch_weight)) < 100
     assert any("donor to interactive" in r for r in controlled.reasons)
     assert min(controlled.batch_weight) >= 10  # never below min_weight
@@ -203,10 +203,13 @@ def test_weights_relax_toward_base_after_the_peak_only_with_measured_times(varia
     else:
         # steadily back toward base: batch up, interactive down, never the other way
         assert quiet_b == sorted(quiet_b) and quiet_i == sorted(quiet_i, reverse=True)
-        assert quiet_b[-1] > quiet_b[0] and quiet_i[-1] < quiet_i[0]
-        # once the 3-s response-time window has left the peak, it is relaxation only
+        # (the projection lets weights come most of the way back during the peak already)
+        assert quiet_i[-1] < quiet_i[0] or quiet_i[-1] == 100
+        assert quiet_b[-1] == 100 and quiet_i[-1] <= 110
+        # once the 3-s response-time window has left the peak, it is relaxation only (or a hold
+        # where interactive reaches the share its plot projects PI 0.8 at)
         window = 3
-        assert all("relax toward base" in r or w == 100 for r, w in zip(reasons[window:], quiet_b[window:]))
+        assert all("all goals met" in r or w == 100 for r, w in zip(reasons[window:], quiet_b[window:]))
 
 
 def figures() -> list[list[str]]:

@@ -1,5 +1,5 @@
 """Importance arbitration, in the manner of z/OS WLM: the controllers propose,
-the arbiter decides.
+the arbiter decides, reading each class's plot before it moves weight.
 
 Receivers are the classes missing their goal (PI > 1 + deadband), served by
 importance, then by PI. Only receivers of the most important missing level
@@ -9,30 +9,28 @@ this order:
 1. discretionary classes;
 2. classes less important than the receiver (importance 5 before 4 …);
 3. classes of any importance that beat their own goal (PI < 1 − deadband),
-   and only down to the weight at which they are predicted to still meet it
-   (PI scales as 1/weight: the donor keeps at least ``weight × PI``).
+   and only down to their ``floor_share``: the CPU share at which their own
+   plot projects PI ``1 − margin`` (``wlmtui.projection.floor_share``).
 
-No donor goes below ``min_weight`` or loses more than a factor ``max_step``
-in one tick. When every goal is met, a class above its base relaxes only as
-far as it is predicted to keep beating its goal (``weight × PI / (1 −
-deadband)``), so it does not slide back into missing; a class below its
-base rises only while every class at least as important beats its goal.
+**One idea: the projection.** The engine hands every class's projection to
+the arbiter as two shares of the busy classes' total weight: ``need_share``,
+where its plot says it reaches PI ``1 − margin``, and ``floor_share``, the
+least it may be left with by a voluntary donation or by relaxation. A
+receiver with a projection asks for exactly its ``need_share`` — in one step
+where donors can give it; a receiver without one (it missed at every share
+it was seen at) explores by its PI controller's proposal. No donor goes
+below ``min_weight`` or loses more than a factor ``max_step`` in one tick.
+When every goal is met, weights relax toward ``base_weight`` by at most
+``RELAX_RATE`` (in log space) per tick, scaled back so that no busy class
+falls below its floor share.
 
-A class remembers the CPU share (its weight over the busy classes' total) at
-which it last began to miss its goal, and while weights relax it keeps at
-least ``MISS_MARGIN`` more than that (``guard_share``): relaxation slows or
-stops rather than walk a class back to where it missed. The engine fades
-that memory with a half-life, so a class whose load has fallen gives the CPU
-back in the end. A more important class that donates voluntarily (rule 3)
-keeps its guard share too.
-
-Weight is conserved between donors and receivers, with one
-exception: when the donors are at their floor and every other busy class is
-a donor that must give (less important or discretionary, not one donating
-voluntarily), the receiver may still raise its own weight (up to its
-controller's proposal and ``max_weight``) — that takes CPU *share* from the
-donors alone, which is what invariants 2–4 allow. When every goal is met, weights relax toward ``base_weight`` by
-at most ``RELAX_RATE`` (in log space) per tick. Every change has a reason.
+Weight is conserved between donors and receivers, with one exception: when
+the donors are at their floor and every other busy class is a donor that
+must give (less important or discretionary, not one donating voluntarily),
+the receiver may still raise its own weight (to its projected need, or its
+controller's proposal, up to ``max_weight``) — that takes CPU *share* from
+the donors alone, which is what invariants 2–4 allow. Every change has a
+reason, with the projection behind it.
 """
 
 from __future__ import annotations
@@ -40,10 +38,12 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from wlmtui.projection import MARGIN
+
 #: ln-weight per tick by which weights drift back to base when all goals are met
 RELAX_RATE = 0.05
-#: how much more CPU share than at its last miss a class keeps while weights relax
-MISS_MARGIN = 0.3
+#: the PI a projection aims at
+PROJECTION_TARGET = 1.0 - MARGIN
 
 
 class Candidate(NamedTuple):
@@ -58,9 +58,16 @@ class Candidate(NamedTuple):
     deadband: float = 0.05
     max_step: float = 2.0
     discretionary: bool = False
-    #: CPU share (of the busy classes' weight) this class keeps while weights
-    #: relax or it donates voluntarily; 0 = none (see ``MISS_MARGIN``)
-    guard_share: float = 0.0
+    #: the least share (of the busy classes' weight) it may be left with by a
+    #: voluntary donation or relaxation; 0 = no limit
+    floor_share: float = 0.0
+    #: the share its plot projects reaches PI 1 − margin; None: no projection
+    need_share: float | None = None
+    #: where ``need_share`` comes from ("plot", "seen", "bound"; "" none)
+    basis: str = ""
+    #: missing by its window, but its latest interval already met the goal:
+    #: the window still drains the slow seconds, so it holds instead of asking for more
+    recovering: bool = False
 
     @property
     def missing(self) -> bool:
@@ -114,37 +121,43 @@ def _voluntary(d: Candidate, receiver: Candidate) -> bool:
     return not d.discretionary and d.importance <= receiver.importance
 
 
+def _weight_for_share(share: float, others: float) -> float:
+    """The weight that holds ``share`` of the total beside ``others``' weight."""
+    share = min(share, 0.999)
+    return share * others / (1.0 - share)
+
+
 def _floor(d: Candidate, receiver: Candidate, classes: list[Candidate], new: dict[str, float],
            pending: float) -> float:
-    """The lowest weight this donor may reach this tick; ``pending`` is what
-    the receiver has still to gain."""
+    """The lowest weight this donor may reach this tick; ``pending`` is all
+    the receiver is to gain this tick (not yet in ``new``: what it took from
+    earlier donors is already off theirs)."""
     floor = max(float(d.min_weight), d.weight / d.max_step)
-    if _voluntary(d, receiver) and d.pi is not None:
-        floor = max(floor, d.weight * d.pi)  # keep beating (predicted PI ≤ 1)
-        if 0.0 < d.guard_share < 1.0:
-            others = sum(new[c.name] for c in classes if c.pi is not None and c is not d) + pending
-            floor = max(floor, min(d.weight, d.guard_share * others / (1.0 - d.guard_share)))
+    if _voluntary(d, receiver) and d.pi is not None and d.floor_share > 0:
+        # keep the share at which its plot projects PI 1 − margin
+        others = sum(new[c.name] for c in classes if c.pi is not None and c is not d) + pending
+        floor = max(floor, min(d.weight, _weight_for_share(d.floor_share, others)))
     return floor
 
 
-def _guarded_fraction(classes: list[Candidate], new: dict[str, float]) -> tuple[float, Candidate | None]:
+def _floored_fraction(classes: list[Candidate], new: dict[str, float]) -> tuple[float, Candidate | None]:
     """The largest fraction (in log space) of the relaxation moves in ``new``
-    that leaves every guarded class at or above its guard share (or, if it is
+    that leaves every busy class at or above its floor share (or, if it is
     below already, at no less than it has); with the class that limits it."""
-    guarded = [c for c in classes if c.guard_share > 0 and c.pi is not None and not c.discretionary]
-    if not guarded:
+    floored = [c for c in classes if c.floor_share > 0 and c.pi is not None and not c.discretionary]
+    if not floored:
         return 1.0, None
     busy = [c for c in classes if c.pi is not None]
     total = sum(c.weight for c in busy)
     if total <= 0:
         return 1.0, None
     shift = {c.name: math.log(new[c.name] / c.weight) for c in busy}
-    need = {c.name: min(c.guard_share, c.weight / total) - 1e-9 for c in guarded}
+    need = {c.name: min(c.floor_share, c.weight / total) - 1e-9 for c in floored}
 
     def violator(frac: float) -> Candidate | None:
         w = {c.name: c.weight * math.exp(frac * shift[c.name]) for c in busy}
         t = sum(w.values())
-        return next((c for c in guarded if w[c.name] / t < need[c.name]), None)
+        return next((c for c in floored if w[c.name] / t < need[c.name]), None)
 
     limit = violator(1.0)
     if limit is None:
@@ -159,15 +172,31 @@ def _guarded_fraction(classes: list[Candidate], new: dict[str, float]) -> tuple[
     return lo, limit
 
 
-def _someone_on_the_line(c: Candidate, classes: list[Candidate]) -> bool:
-    """Whether a busy class at least as important as ``c`` meets its goal
-    without beating it: raising ``c`` toward its base would take CPU share
-    from it and push it into missing."""
-    return any(
-        d is not c and not d.discretionary and d.pi is not None and d.importance <= c.importance
-        and d.pi >= 1.0 - d.deadband
-        for d in classes
-    )
+def _projected(c: Candidate) -> str:
+    return f"projected PI {PROJECTION_TARGET:.2f} at {c.need_share:.0%} ({c.basis})"
+
+
+def _relax(classes: list[Candidate], relax_rate: float, new: dict[str, float],
+           why: dict[str, tuple[str, str]]) -> None:
+    """Every goal is met: drift toward base, never below a class's floor share."""
+    for c in classes:
+        target = min(max(c.base_weight, c.min_weight), c.max_weight)
+        if abs(c.weight - target) >= 0.5:
+            shift = max(-relax_rate, min(relax_rate, math.log(target / c.weight)))
+            new[c.name] = float(target) if abs(shift) < relax_rate else c.weight * math.exp(shift)
+            why[c.name] = (f"all goals met: relax toward base {target}", "relax")
+    frac, limit = _floored_fraction(classes, new)
+    if limit is None:
+        return
+    note = f"{limit.name} keeps CPU share {limit.floor_share:.0%} (its plot: PI {PROJECTION_TARGET:.2f} there)"
+    for c in classes:
+        if c.name in why and why[c.name][1] == "relax":
+            if frac <= 1e-3:
+                new[c.name] = c.weight
+                why[c.name] = (f"all goals met, holds: {note}", "hold")
+            else:
+                new[c.name] = c.weight * (new[c.name] / c.weight) ** frac
+                why[c.name] = (f"{why[c.name][0]}, slowed: {note}", "relax")
 
 
 def arbitrate(classes: list[Candidate], relax_rate: float = RELAX_RATE) -> dict[str, Change]:
@@ -176,32 +205,7 @@ def arbitrate(classes: list[Candidate], relax_rate: float = RELAX_RATE) -> dict[
     why: dict[str, tuple[str, str]] = {}
     receivers = sorted((c for c in classes if c.missing), key=lambda c: (c.importance, -(c.pi or 0.0)))
     if not receivers:
-        for c in classes:
-            target = min(max(c.base_weight, c.min_weight), c.max_weight)
-            if target > c.weight and _someone_on_the_line(c, classes):
-                why[c.name] = ("below base, waits: a class at least as important is only just meeting its goal",
-                               "hold")
-                continue
-            if abs(c.weight - target) >= 0.5:
-                shift = max(-relax_rate, min(relax_rate, math.log(target / c.weight)))
-                relaxed = float(target) if abs(shift) < relax_rate else c.weight * math.exp(shift)
-                if relaxed < c.weight and c.pi is not None and not c.discretionary:
-                    # come down only as far as the class is predicted to keep beating its goal
-                    relaxed = max(relaxed, min(c.weight, c.weight * c.pi / (1.0 - c.deadband)))
-                if abs(relaxed - c.weight) > 1e-9:
-                    new[c.name] = relaxed
-                    why[c.name] = (f"all goals met: relax toward base {target}", "relax")
-        frac, limit = _guarded_fraction(classes, new)
-        if limit is not None:
-            note = f"{limit.name} keeps CPU share {limit.guard_share:.2f} (missed its goal below it)"
-            for c in classes:
-                if c.name in why and why[c.name][1] == "relax":
-                    if frac <= 1e-3:
-                        new[c.name] = c.weight
-                        why[c.name] = (f"all goals met, holds: {note}", "hold")
-                    else:
-                        new[c.name] = c.weight * (new[c.name] / c.weight) ** frac
-                        why[c.name] = (f"{why[c.name][0]}, slowed: {note}", "relax")
+        _relax(classes, relax_rate, new, why)
     else:
         top = receivers[0].importance
         for r in receivers:
@@ -209,7 +213,16 @@ def arbitrate(classes: list[Candidate], relax_rate: float = RELAX_RATE) -> dict[
                 if r.name not in why:
                     why[r.name] = (f"missing ({_pi(r)}) but waits for importance {top}", "waits")
                 continue
-            want = min(float(r.max_weight), r.proposed)
+            if r.recovering:
+                why[r.name] = (f"missing ({_pi(r)}) but recovering: its last interval met the goal", "hold")
+                continue
+            others = sum(new[c.name] for c in classes if c.pi is not None and c is not r)
+            planned = r.need_share is not None and r.need_share > (new[r.name] / (new[r.name] + others) if others
+                                                                   else 1.0) * 1.02
+            if planned:  # its plot says how much it needs: ask for that share of today's total, in one step
+                want = min(float(r.max_weight), max(new[r.name], min(r.need_share, 0.999) * (new[r.name] + others)))
+            else:
+                want = min(float(r.max_weight), r.proposed)
             if want <= new[r.name]:
                 if want < new[r.name]:
                     new[r.name] = max(float(r.min_weight), want)
@@ -224,14 +237,16 @@ def arbitrate(classes: list[Candidate], relax_rate: float = RELAX_RATE) -> dict[
             for d in donor_list:
                 if need - gained <= 1e-9:
                     break
-                give = min(new[d.name] - _floor(d, r, classes, new, need - gained), need - gained)
+                give = min(new[d.name] - _floor(d, r, classes, new, need), need - gained)
                 if give <= 1e-9:
                     continue
                 new[d.name] -= give
                 gained += give
                 givers.append(d.name)
                 if d.name not in why or why[d.name][1] != "donor":
-                    why[d.name] = (f"donor to {r.name} (imp {r.importance}, {_pi(r)})", "donor")
+                    keeps = (f"; keeps ≥ {d.floor_share:.0%} (its plot: PI {PROJECTION_TARGET:.2f} there)"
+                             if _voluntary(d, r) and d.floor_share > 0 else "")
+                    why[d.name] = (f"donor to {r.name} (imp {r.importance}, {_pi(r)}){keeps}", "donor")
             donors = {d.name for d in donor_list}
             bystanders = [c.name for c in classes if c.name != r.name and c.name not in donors and c.pi is not None]
             voluntary = any(_voluntary(d, r) for d in donor_list if d.pi is not None)
@@ -239,11 +254,17 @@ def arbitrate(classes: list[Candidate], relax_rate: float = RELAX_RATE) -> dict[
                 # Donors are at their floor, but everyone who would lose CPU
                 # share to a higher weight is a donor that must give (less
                 # important or discretionary): take share, not weight.
-                gained = need
+                if planned:  # the weight that holds the needed share beside what the donors keep
+                    others = sum(new[c.name] for c in classes if c.pi is not None and c is not r)
+                    gained = max(gained, min(float(r.max_weight), _weight_for_share(r.need_share, others))
+                                 - new[r.name])
+                else:
+                    gained = need
                 givers = givers or sorted(donors)
             if gained > 0:
                 new[r.name] += gained
-                why[r.name] = (f"receiver ({_pi(r)}): takes from {', '.join(givers)}", "receiver")
+                how = _projected(r) if planned else "exploring by its controller"
+                why[r.name] = (f"receiver ({_pi(r)}, {how}): takes from {', '.join(givers)}", "receiver")
             else:
                 why[r.name] = (f"missing ({_pi(r)}), no donor can give", "hold")
     changes: dict[str, Change] = {}

@@ -9,21 +9,19 @@ made by the loop thread between ticks.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Mapping, NamedTuple
 
 from wlmtui import controller
-from wlmtui.arbiter import MISS_MARGIN, Candidate, arbitrate, busy_shares
-from wlmtui.goals import Performance, ResponseWindow, performance
+from wlmtui.arbiter import Candidate, arbitrate, busy_shares
+from wlmtui.goals import MIN_SAMPLES, Performance, ResponseWindow, percentile, performance
 from wlmtui.observation import ClassMeasure, Observation
 from wlmtui.policy import Policy, ServiceClass
+from wlmtui.projection import MARGIN, NO_PROJECTION, ClassPlot, FitPoint, Projection, floor_share
 
-
-#: seconds over which the memory of a class's last miss fades by half
-MISS_MEMORY_HALF_LIFE_S = 900.0
-#: a class near its guard share that beats its goal this well (PI at or below
-#: this) forgets its last miss: the load that made it miss is gone
-MISS_STALE_PI = 0.5
+#: how steady a share must have been over the PI's window for a class to explore below it
+EXPLORE_SPREAD = 1.02
 
 
 class ClassDecision(NamedTuple):
@@ -40,8 +38,16 @@ class ClassDecision(NamedTuple):
     role: str
     pinned: bool = False
     measure: ClassMeasure | None = None
-    #: CPU share the class keeps while weights relax (learned from its last miss; 0 = none)
-    guard_share: float = 0.0
+    #: its share of the busy classes' weight over the interval just measured (None: idle)
+    share: float | None = None
+    #: where its plot projects PI 1 − margin (the share a receiver asks for)
+    projection: Projection = NO_PROJECTION
+    #: the least share it may be left with by a voluntary donation or relaxation
+    floor_share: float = 0.0
+    #: its plot at its current load level: fitted points, by share
+    plot: tuple[FitPoint, ...] = ()
+    #: completions per second the plot's load level is chosen by (None: not by load)
+    load_rate: float | None = None
 
     @property
     def pi(self) -> float | None:
@@ -71,17 +77,8 @@ class _ClassState:
     rt: ResponseWindow = field(default_factory=ResponseWindow)
     pinned: int | None = None
     goal_text: str = ""
-    missing: bool = False  # judged missing at the last tick
-    miss_share: float = 0.0  # its CPU share when it last began to miss (0: never)
-    miss_at: float = 0.0
-
-    def guard_share(self, now: float) -> float:
-        """The share to keep while relaxing: the last miss's, plus the margin, fading."""
-        if self.miss_share <= 0.0:
-            return 0.0
-        fade = 0.5 ** (max(0.0, now - self.miss_at) / MISS_MEMORY_HALF_LIFE_S)
-        guard = min(0.95, self.miss_share * (1.0 + MISS_MARGIN)) * fade
-        return guard if guard >= 0.01 else 0.0
+    plot: ClassPlot = field(default_factory=ClassPlot)
+    shares: list[float] = field(default_factory=list)  # its share over the last ticks, newest last
 
 
 def status_of(perf: Performance, deadband: float) -> str:
@@ -98,6 +95,18 @@ def status_of(perf: Performance, deadband: float) -> str:
 
 def _clamp_weight(cls: ServiceClass, w: float) -> float:
     return min(float(cls.max_weight), max(float(cls.min_weight), w))
+
+
+def recovered(cls: ServiceClass, m: ClassMeasure | None) -> bool:
+    """Whether a class its response-time window judges missing met its goal
+    over the latest interval alone (enough completions, its percentile or
+    mean within the goal): the share it holds now is enough, and the window
+    lags by the slow seconds it still holds."""
+    if m is None or len(m.rt_samples) < MIN_SAMPLES:
+        return False
+    values = list(m.rt_samples)
+    latest = percentile(values, cls.goal.percentile) if cls.goal.percentile else sum(values) / len(values)
+    return latest <= cls.goal.value
 
 
 class Engine:
@@ -148,7 +157,7 @@ class Engine:
                 if st.pinned is not None:
                     st.pinned = int(_clamp_weight(cls, st.pinned))
                 if st.goal_text != cls.goal.describe():
-                    st.missing, st.miss_share = False, 0.0  # a new goal: what it missed no longer applies
+                    st.plot.clear()  # a new goal: the PI it learned no longer applies
             st.goal_text = cls.goal.describe()
             self._state[cls.name] = st
 
@@ -158,14 +167,15 @@ class Engine:
         perfs: dict[str, Performance] = {}
         terms: dict[str, controller.Terms] = {}
         candidates: list[Candidate] = []
-        guards: dict[str, float] = {}
+        rates: dict[str, float | None] = {}
+        windows: dict[str, int] = {}
         for cls in self.policy.classes:
             st = self._state[cls.name]
             m = obs.classes.get(cls.name)
             rt_values = None
             if cls.goal.type == "response_time":
                 if m is not None:
-                    st.rt.add(now, m.rt_samples)
+                    st.rt.add(now, m.rt_samples, m.completions)
                 rt_values = st.rt.values()
             perf = performance(cls, m, rt_values, obs.dt, token_pi.get(cls.name))
             perfs[cls.name] = perf
@@ -183,18 +193,27 @@ class Engine:
             if st.pinned is not None:
                 t = controller.Terms(t.error, t.p, t.i, t.step, float(st.pinned), t.windup, "pinned")
             terms[cls.name] = t
+            if perf.source == "rt-measured":  # the plot's load level: completions per second
+                rates[cls.name] = st.rt.rate(obs.dt)
+                windows[cls.name] = max(1, st.rt.ticks())
+            recovering = False
+            if perf.source == "rt-measured" and perf.pi is not None and perf.pi > 1.0 + cls.deadband:
+                recovering = recovered(cls, m)
             if st.pinned is None:
-                guards[cls.name] = st.guard_share(now)
                 candidates.append(Candidate(
                     name=cls.name, importance=cls.importance, pi=perf.pi, weight=st.weight, proposed=t.proposed,
                     min_weight=cls.min_weight, max_weight=cls.max_weight, base_weight=cls.base_weight,
                     deadband=cls.deadband, max_step=cls.max_step, discretionary=cls.is_discretionary,
-                    guard_share=guards[cls.name],
+                    recovering=recovering,
                 ))
-        if any(guards.values()):
-            candidates = self._forget_stale_misses(candidates, guards)
+        shares = busy_shares({c.name: c.weight for c in candidates}, candidates)
+        learned: dict[str, tuple[float | None, Projection, float, tuple[FitPoint, ...]]] = {}
+        for i, c in enumerate(candidates):
+            if c.discretionary:
+                continue
+            candidates[i], learned[c.name] = self._project(c, shares.get(c.name), rates.get(c.name),
+                                                           windows.get(c.name, 1), now)
         changes = arbitrate(candidates)
-        self._remember_misses(candidates, now)
         out: list[ClassDecision] = []
         for cls in self.policy.classes:
             st = self._state[cls.name]
@@ -214,38 +233,28 @@ class Engine:
                 reason = terms[cls.name].held or "holds"
             else:
                 reason = "token budget only (no cgroup)"
+            share, proj, floor, plot = learned.get(cls.name, (shares.get(cls.name), NO_PROJECTION, 0.0, ()))
             out.append(ClassDecision(
                 name=cls.name, importance=cls.importance, goal=st.goal_text, goal_type=cls.goal.type,
                 status=status_of(perf, cls.deadband), perf=perf, terms=terms[cls.name], old_weight=old,
                 weight=round(st.weight) if cls.has_cgroup else None, reason=reason, role=role,
                 pinned=st.pinned is not None, measure=obs.classes.get(cls.name),
-                guard_share=guards.get(cls.name, 0.0),
+                share=share, projection=proj, floor_share=floor, plot=plot, load_rate=rates.get(cls.name),
             ))
         return Decision(classes=tuple(out), paused=self.paused)
 
-    def _forget_stale_misses(self, candidates: list[Candidate], guards: dict[str, float]) -> list[Candidate]:
-        """A class close to its guard share that beats its goal by far
-        (PI ≤ ``MISS_STALE_PI``) forgets its last miss, so weights can relax on."""
-        shares = busy_shares({c.name: c.weight for c in candidates}, candidates)
-        out = []
-        for c in candidates:
-            if (c.guard_share and c.pi is not None and c.pi <= MISS_STALE_PI
-                    and shares.get(c.name, 1.0) <= c.guard_share * 1.1):
-                self._state[c.name].miss_share = guards[c.name] = 0.0
-                c = c._replace(guard_share=0.0)
-            out.append(c)
-        return out
-
-    def _remember_misses(self, candidates: list[Candidate], now: float) -> None:
-        """Note the CPU share at which a class *begins* to miss its goal (not
-        the later ticks of the same episode: its window still holds the slow
-        seconds while the weight has already risen)."""
-        shares: dict[str, float] | None = None
-        for c in candidates:
-            st = self._state[c.name]
-            if c.missing and not st.missing:
-                if shares is None:
-                    shares = busy_shares({d.name: d.weight for d in candidates}, candidates)
-                if c.name in shares:
-                    st.miss_share, st.miss_at = shares[c.name], now
-            st.missing = c.missing
+    def _project(self, c: Candidate, share: float | None, rate: float | None, window: int, now: float):
+        """Feed the class's plot with the interval just measured, and read off
+        it where the class reaches PI 1 − margin."""
+        st = self._state[c.name]
+        st.plot.observe(now, share, c.pi, rate, window)
+        if share is None or c.pi is None:
+            st.shares.clear()
+            return c, (share, NO_PROJECTION, 0.0, ())
+        st.shares.append(share)
+        del st.shares[:-window]
+        steady = len(st.shares) >= window and max(st.shares) <= min(st.shares) * EXPLORE_SPREAD
+        proj = st.plot.share_for(1.0 - MARGIN, rate, now)
+        floor = floor_share(share, c.pi, proj, steady)
+        c = c._replace(floor_share=floor, need_share=proj.share, basis=proj.basis if proj.known else "")
+        return c, (share, proj, floor, tuple(st.plot.fit(rate, now)))

@@ -40,14 +40,16 @@ class Distribution:
     p99: float
     goal: float  # seconds
     buckets: tuple[int, ...]  # completions per bucket, edges in BUCKETS (+ one beyond)
+    bucket_pi: float | None = None  # z/OS's bucket PI of the goal's percentile (display only)
 
     @classmethod
-    def of(cls, values: list[float], goal: float) -> "Distribution":
+    def of(cls, values: list[float], goal: float, pct: float | None = None) -> "Distribution":
         return cls(len(values), percentile(values, 50), percentile(values, 95), percentile(values, 99),
-                   goal, tuple(bucket_counts(values, goal)))
+                   goal, tuple(bucket_counts(values, goal)), bucket_pi(values, goal, pct) if pct else None)
 
     def to_json(self) -> dict:
         return {"count": self.count, "p50": self.p50, "p95": self.p95, "p99": self.p99,
+                "bucket_pi": self.bucket_pi,
                 "buckets": dict(zip([f"<={int(e * 100)}%" for e in BUCKETS] + [">400%"], self.buckets))}
 
 
@@ -101,15 +103,24 @@ class ResponseWindow:
 
     def __init__(self, horizon: float = RT_WINDOW_S):
         self.horizon = horizon
-        self._ticks: deque[tuple[float, tuple[float, ...]]] = deque()
+        self._ticks: deque[tuple[float, tuple[float, ...], int]] = deque()
 
-    def add(self, now: float, samples: Iterable[float]) -> None:
-        self._ticks.append((now, tuple(samples)))
+    def add(self, now: float, samples: Iterable[float], completions: int | None = None) -> None:
+        samples = tuple(samples)
+        self._ticks.append((now, samples, len(samples) if completions is None else max(completions, len(samples))))
         while self._ticks and self._ticks[0][0] <= now - self.horizon:
             self._ticks.popleft()
 
     def values(self) -> list[float]:
-        return [v for _, vs in self._ticks for v in vs]
+        return [v for _, vs, _ in self._ticks for v in vs]
+
+    def ticks(self) -> int:
+        return len(self._ticks)
+
+    def rate(self, dt: float) -> float | None:
+        """Completions per second over the window (None: none completed)."""
+        done = sum(n for _, _, n in self._ticks)
+        return done / (len(self._ticks) * dt) if done and dt > 0 else None
 
 
 def _psi_proxy(cls: ServiceClass, m: ClassMeasure, why: str) -> Performance:
@@ -147,8 +158,10 @@ def performance(cls: ServiceClass, m: ClassMeasure | None, rt_values: list[float
         values = rt_values or []
         if len(values) >= MIN_SAMPLES:
             if goal.percentile:
+                # control runs on the percentile itself over the goal (continuous);
+                # the z/OS bucket PI is kept for display (Distribution.bucket_pi)
                 measured = percentile(values, goal.percentile)
-                pi = bucket_pi(values, goal.value, goal.percentile)
+                pi = measured / goal.value
                 label = f"p{goal.percentile:g}"
             else:
                 measured = sum(values) / len(values)
@@ -156,7 +169,7 @@ def performance(cls: ServiceClass, m: ClassMeasure | None, rt_values: list[float
                 label = "avg"
             return Performance(clamp_pi(pi), "rt-measured", measured,
                                f"{label} {measured * 1000:.0f}ms of {len(values)} vs goal {goal.value * 1000:.0f}ms",
-                               Distribution.of(values, goal.value))
+                               Distribution.of(values, goal.value, goal.percentile))
         return _psi_proxy(cls, m, f" (only {len(values)} transactions)" if values else "")
     if goal.type == "throughput":
         if m.completions and dt > 0:

@@ -80,12 +80,14 @@ async def test_panels_show_the_snapshot_after_ticks(tmp_path):
         events = app.query_one(EventLog)
         assert events.count >= 1
         log_text = "\n".join(events.plain_lines())
-        assert "interactive 100→200: receiver" in log_text
+        assert "interactive 100→" in log_text and ": receiver" in log_text
         assert app.selected == "interactive"
         info = app.query_one("#detail-info").text.plain
         assert "interactive" in info and "Kp 0.6" in info
-        assert inter.guard_share > 0  # it began to miss at the peak: the share it keeps from then on shows
-        assert f"keeps ≥ {inter.guard_share:.0%} of the weight since its last miss" in info
+        assert inter.share is not None  # the plot line: its share now, and what its plot projects
+        assert f"plot share {inter.share:.0%}" in info
+        if inter.projection.share is not None:
+            assert f"PI 0.85 at {inter.projection.share:.0%}" in info
         assert len(app.history.series("batch").weight) == 10
 
 

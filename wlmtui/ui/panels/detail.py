@@ -112,9 +112,9 @@ def describe(cls: ServiceClass, c: ClassDecision | None, colours: dict[str, str]
         if c.weight is not None:
             why.append(f"weight {c.old_weight}→{c.weight}: " if c.changed else f"weight {c.weight}: ")
         why.append(c.reason or "-", style="italic")
-        if c.guard_share > 0:
-            why.append(f"  · keeps ≥ {c.guard_share:.0%} of the weight since its last miss", style="dim")
         lines.append(why)
+        if c.share is not None and not cls.is_discretionary:
+            lines.append(plot_line(c, colours, width))
         if proxy:
             line = _line()
             line.append("judged by CPU pressure: ", style=f"bold {colours.get('proxy', '')}")
@@ -140,6 +140,33 @@ def describe(cls: ServiceClass, c: ClassDecision | None, colours: dict[str, str]
         settings.append("no cgroup")
     lines.append(settings)
     return Text("\n", no_wrap=True, overflow="ellipsis").join(lines)
+
+
+def plot_line(c: ClassDecision, colours: dict[str, str], width: int = 80) -> Text:
+    """The class's plot and the projection behind the last decision:
+    ``plot share 52% · PI 0.85 at 61% (plot, 118/s) · keeps ≥ 58% │ 40% 2.1  55% 1.0  70% 0.6``."""
+    line = _line()
+    line.append("plot ", style="bold")
+    line.append(f"share {c.share:.0%}")
+    p = c.projection
+    if p.share is not None:
+        line.append(f" · PI {p.target_pi:.2f} at ")
+        line.append(f"{p.share:.0%}", style="bold")
+        load = f", {c.load_rate:.0f}/s" if c.load_rate else ""
+        line.append(f" ({p.basis}{load})", style="dim")
+    else:
+        line.append(" · no projection yet: explores", style="dim")
+    if c.floor_share > 0:
+        line.append(f" · keeps ≥ {c.floor_share:.0%}")
+    if c.plot:
+        line.append(" │", style="dim")
+        room = max(1, (width - line.cell_len) // 10)
+        step = max(1, -(-len(c.plot) // room))
+        for pt in c.plot[::step]:
+            state = "missing" if pt.pi > 1.05 else "beating" if pt.pi < 0.95 else "meeting"
+            line.append(f" {pt.share:.0%} ")
+            line.append(f"{pt.pi:.2f}", style=colours.get(state, ""))
+    return line
 
 
 def rt_line(detail: str, dist) -> Text:
