@@ -155,7 +155,7 @@ def plot_line(c: ClassDecision, colours: dict[str, str], width: int = 80) -> Tex
         load = f", {c.load_rate:.0f}/s" if c.load_rate else ""
         line.append(f" ({p.basis}{load})", style="dim")
     else:
-        line.append(" · no projection yet: explores", style="dim")
+        line.append(f" · no projection yet (PI above {p.target_pi:.2f} at every share seen)", style="dim")
     if c.floor_share > 0:
         line.append(f" · keeps ≥ {c.floor_share:.0%}")
     if c.plot:
@@ -285,6 +285,7 @@ class DetailPanel(Vertical):
             yield TimePlot(id="plot-weight")
             yield TimePlot(id="plot-pi")
             yield TimePlot(id="plot-pressure")
+            yield SharePlot(id="plot-share")
 
     def show(self, snap: Snapshot | None, name: str | None, cls: ServiceClass | None, tokens_line: str = "") -> None:
         colours = {s: status_colour(self.app, s) for s in ("missing", "meeting", "beating", "idle", "absent", "token")}
@@ -336,6 +337,7 @@ class DetailPanel(Vertical):
         t_end = series.t[-1]
         xs = [t - t_end for t in series.t]
         if cls.is_token:
+            self.query_one("#plot-share", SharePlot).set_curve(None)
             budget = cls.goal.value
             self.query_one("#plot-weight", TimePlot).set_data(
                 "tokens used", xs, list(series.tokens_used), "wlm-spark", [budget] if budget else [])
@@ -344,6 +346,8 @@ class DetailPanel(Vertical):
             self.query_one("#plot-pressure", TimePlot).set_data(
                 "burn rate /min", xs, list(series.token_rate), "wlm-beating", [])
             return
+        c = snap.decision.get(name) if snap is not None else None
+        self.query_one("#plot-share", SharePlot).set_curve(c)
         self.query_one("#plot-weight", TimePlot).set_data(
             "weight", xs, list(series.weight), "wlm-spark",
             [cls.min_weight, cls.max_weight] if cls.has_cgroup else [])
@@ -406,6 +410,43 @@ class TimePlot(PlotextPlot):
                     plt.hline(y, color="gray")
         span = -xs[0] if xs else 0
         plt.xlabel(f"last {fmt.duration(span)}" if span else "")
+
+
+class SharePlot(TimePlot):
+    """The class's plot as z/OS keeps it: PI against the CPU share it held.
+
+    Dots are the plot's bins (their own averages), the line is the monotone
+    fit the arbiter reads, the gray line PI 1 and the projection's target;
+    the x axis is the share in %; its label names where the class is now and
+    where the projection puts the target."""
+
+    def set_curve(self, c) -> None:
+        if c is None or not c.plot:
+            self._data = None
+        else:
+            self._data = (c.plot, c.share, c.projection)
+        self._version += 1
+        self.refresh()
+
+    def _draw(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        if self._data is None:
+            plt.title("PI vs share: no points yet")
+            return
+        points, share, proj = self._data
+        xs = [p.share * 100 for p in points]
+        plt.scatter(xs, [p.raw_pi for p in points], marker="dot", color=_rgb(var(self.app, "wlm-beating")))
+        plt.plot(xs, [p.pi for p in points], marker="braille", color=_rgb(var(self.app, "wlm-spark")))
+        plt.hline(1.0, color="gray")
+        if proj.share is not None:
+            plt.hline(proj.target_pi, color="gray")
+        plt.title("PI vs share")
+        label = "share %" + (f", now {share:.0%}" if share is not None else "")
+        if proj.share is not None:
+            label += f"; {proj.target_pi:.2f} at {proj.share:.0%}"
+        plt.xlabel(label)
 
 
 _SGR = re.compile(r"\x1b\[([0-9;]*)m")
