@@ -108,7 +108,9 @@ def _wlmtui_reader(proc: subprocess.Popen, t0_box: list[float], ticks: list[dict
         classes = {c["name"]: {"weight": c["weight"], "pi": c["pi"], "source": c["pi_source"],
                                "status": c["status"], "reason": c["reason"],
                                "usage": (c["measurements"] or {}).get("usage_cores"),
-                               "cpu_stall": (c["measurements"] or {}).get("cpu_stall")}
+                               "cpu_stall": (c["measurements"] or {}).get("cpu_stall"),
+                               "share": c.get("share"), "floor_share": c.get("floor_share"),
+                               "projection": c.get("projection")}
                    for c in snap["classes"]}
         ticks.append({"t": now - t0_box[0] if t0_box else None, "mono": now, "loop_ms": snap["loop_ms"],
                       "classes": classes, "errors": snap["errors"]})

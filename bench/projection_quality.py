@@ -131,7 +131,12 @@ def one(bc, name: str, args, others, tmp, loads: tuple[float, ...], label: str) 
     ev.update(noisy=base.get("noisy", False), foreign_max=base["foreign_max"], attempt=run["attempt"],
               weights=base["weights_in_force"],
               reasons=[(t["t"], t["classes"].get("interactive", {}).get("reason"),
-                        t["classes"].get("batch", {}).get("reason")) for t in run["ticks"] if t.get("t") is not None])
+                        t["classes"].get("batch", {}).get("reason")) for t in run["ticks"] if t.get("t") is not None],
+              # interactive per tick: t, PI, weight, share, floor share, projection (share, basis, level)
+              trace=[(t["t"], i.get("pi"), i.get("weight"), i.get("share"), i.get("floor_share"),
+                      *((i.get("projection") or {}).get(k) for k in ("share", "basis", "level")))
+                     for t in run["ticks"] if t.get("t") is not None
+                     for i in [t["classes"].get("interactive", {})]])
     return run, ev
 
 

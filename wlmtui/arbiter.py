@@ -24,6 +24,17 @@ When every goal is met, weights relax toward ``base_weight`` by at most
 ``RELAX_RATE`` (in log space) per tick, scaled back so that no busy class
 falls below its floor share.
 
+**Short of the margin.** A class within its goal but above the target
+(PI > ``1 − margin`` + deadband, one noisy window from a miss) is a
+receiver too, served after the missing classes of its importance and only
+at the most important missing level or above (invariant 2), and only by the
+classes that must give — discretionary and less important ones (never by a
+peer: invariant 4). It asks for its projected share where its plot says it
+needs more, holds where its plot says it has enough, and without a
+projection steps up in proportion to PI / target. Measured on the real
+kernel (BENCHMARKS.md §6), this is what keeps a class that relaxed onto an
+optimistic plot, or that starts near its knee, from missing a window first.
+
 Weight is conserved between donors and receivers, with one exception: when
 the donors are at their floor and every other busy class is a donor that
 must give (less important or discretionary, not one donating voluntarily),
@@ -41,7 +52,7 @@ from typing import NamedTuple
 from wlmtui.projection import MARGIN
 
 #: ln-weight per tick by which weights drift back to base when all goals are met
-RELAX_RATE = 0.05
+RELAX_RATE = 0.1
 #: the PI a projection aims at
 PROJECTION_TARGET = 1.0 - MARGIN
 
@@ -77,6 +88,13 @@ class Candidate(NamedTuple):
     def beating(self) -> bool:
         return self.pi is not None and self.pi < 1.0 - self.deadband
 
+    @property
+    def short(self) -> bool:
+        """Within its goal, but above the PI the projection steers to (by
+        more than the deadband): one noisy window from a miss."""
+        return (not self.discretionary and self.pi is not None and not self.missing
+                and self.pi > PROJECTION_TARGET + self.deadband)
+
 
 class Change(NamedTuple):
     name: str
@@ -94,16 +112,20 @@ def _pi(c: Candidate) -> str:
 
 
 def donors_for(receiver: Candidate, classes: list[Candidate]) -> list[Candidate]:
-    """Donor candidates for one receiver, in the order they are asked."""
+    """Donor candidates for one receiver, in the order they are asked. A
+    class short of its margin (not missing) is served by the classes that
+    must give only — discretionary and less important ones — never by a peer."""
     others = [c for c in classes if c.name != receiver.name]
     first = [c for c in others if c.discretionary]
     second = sorted(
         (c for c in others if not c.discretionary and c.importance > receiver.importance),
         key=lambda c: (-c.importance, c.pi if c.pi is not None else 0.0),
     )
+    if not receiver.missing:
+        return first + second
     taken = {c.name for c in first + second}
     third = sorted(
-        (c for c in others if c.beating and c.name not in taken),
+        (c for c in others if c.beating and not c.short and c.name not in taken),
         key=lambda c: (-c.importance, c.pi),
     )
     return first + second + third
@@ -203,70 +225,83 @@ def arbitrate(classes: list[Candidate], relax_rate: float = RELAX_RATE) -> dict[
     """New weights for every candidate, each with the reason for it."""
     new = {c.name: c.weight for c in classes}
     why: dict[str, tuple[str, str]] = {}
-    receivers = sorted((c for c in classes if c.missing), key=lambda c: (c.importance, -(c.pi or 0.0)))
-    if not receivers:
+    missing = [c for c in classes if c.missing]
+    top = min((c.importance for c in missing), default=None)
+    # the classes missing their goal, and those short of their margin at the
+    # most important missing level or above (served after the missing ones)
+    receivers = sorted((c for c in classes if c.missing or (c.short and (top is None or c.importance <= top))),
+                       key=lambda c: (c.importance, not c.missing, -(c.pi or 0.0)))
+    moved = False
+    for r in receivers:
+        if r.missing and r.importance > top:
+            if r.name not in why:
+                why[r.name] = (f"missing ({_pi(r)}) but waits for importance {top}", "waits")
+            continue
+        if r.recovering:
+            why[r.name] = (f"missing ({_pi(r)}) but recovering: its last interval met the goal", "hold")
+            continue
+        others = sum(new[c.name] for c in classes if c.pi is not None and c is not r)
+        share = new[r.name] / (new[r.name] + others) if others else 1.0
+        planned = r.need_share is not None and r.need_share > share * 1.02
+        if planned:  # its plot says how much it needs: ask for that share of today's total, in one step
+            want = min(float(r.max_weight), max(new[r.name], min(r.need_share, 0.999) * (new[r.name] + others)))
+        elif not r.missing:
+            if r.need_share is not None or not others:
+                continue  # its plot says the share it holds is enough: one noisy window
+            # no projection yet: a step in proportion to how far it is above the target
+            want = min(float(r.max_weight), max(new[r.name], _weight_for_share(
+                min(0.999, share * r.pi / PROJECTION_TARGET), others)))
+        else:
+            want = min(float(r.max_weight), r.proposed)
+        if want <= new[r.name]:
+            if want < new[r.name]:
+                new[r.name] = max(float(r.min_weight), want)
+                why[r.name] = (f"missing ({_pi(r)}), controller eases as PI falls", "ease")
+            elif r.missing and r.weight >= r.max_weight:
+                why[r.name] = (f"missing ({_pi(r)}) at max_weight {r.max_weight}", "hold")
+            continue
+        need = want - new[r.name]
+        gained = 0.0
+        givers: list[str] = []
+        donor_list = donors_for(r, classes)
+        for d in donor_list:
+            if need - gained <= 1e-9:
+                break
+            give = min(new[d.name] - _floor(d, r, classes, new, need), need - gained)
+            if give <= 1e-9:
+                continue
+            new[d.name] -= give
+            gained += give
+            givers.append(d.name)
+            if d.name not in why or why[d.name][1] != "donor":
+                keeps = (f"; keeps ≥ {d.floor_share:.0%} (its plot: PI {PROJECTION_TARGET:.2f} there)"
+                         if _voluntary(d, r) and d.floor_share > 0 else "")
+                why[d.name] = (f"donor to {r.name} (imp {r.importance}, {_pi(r)}){keeps}", "donor")
+        donors = {d.name for d in donor_list}
+        bystanders = [c.name for c in classes if c.name != r.name and c.name not in donors and c.pi is not None]
+        voluntary = any(_voluntary(d, r) for d in donor_list if d.pi is not None)
+        if need - gained > 1e-9 and not bystanders and not voluntary:
+            # Donors are at their floor, but everyone who would lose CPU
+            # share to a higher weight is a donor that must give (less
+            # important or discretionary): take share, not weight.
+            if planned:  # the weight that holds the needed share beside what the donors keep
+                others = sum(new[c.name] for c in classes if c.pi is not None and c is not r)
+                gained = max(gained, min(float(r.max_weight), _weight_for_share(r.need_share, others))
+                             - new[r.name])
+            else:
+                gained = need
+            givers = givers or sorted(donors)
+        if gained > 0:
+            new[r.name] += gained
+            moved = True
+            how = _projected(r) if planned else "exploring by its controller" if r.missing else "exploring up"
+            role = "receiver" if r.missing else f"short of its margin ({_pi(r)} > {PROJECTION_TARGET:.2f})"
+            what = f"receiver ({_pi(r)}, {how})" if r.missing else f"{role}, {how}"
+            why[r.name] = (f"{what}: takes from {', '.join(givers)}", "receiver")
+        elif r.missing and why.get(r.name, ("", ""))[1] != "donor":  # (it may have given to a class short of its margin)
+            why[r.name] = (f"missing ({_pi(r)}), no donor can give", "hold")
+    if not missing and not moved:
         _relax(classes, relax_rate, new, why)
-    else:
-        top = receivers[0].importance
-        for r in receivers:
-            if r.importance > top:
-                if r.name not in why:
-                    why[r.name] = (f"missing ({_pi(r)}) but waits for importance {top}", "waits")
-                continue
-            if r.recovering:
-                why[r.name] = (f"missing ({_pi(r)}) but recovering: its last interval met the goal", "hold")
-                continue
-            others = sum(new[c.name] for c in classes if c.pi is not None and c is not r)
-            planned = r.need_share is not None and r.need_share > (new[r.name] / (new[r.name] + others) if others
-                                                                   else 1.0) * 1.02
-            if planned:  # its plot says how much it needs: ask for that share of today's total, in one step
-                want = min(float(r.max_weight), max(new[r.name], min(r.need_share, 0.999) * (new[r.name] + others)))
-            else:
-                want = min(float(r.max_weight), r.proposed)
-            if want <= new[r.name]:
-                if want < new[r.name]:
-                    new[r.name] = max(float(r.min_weight), want)
-                    why[r.name] = (f"missing ({_pi(r)}), controller eases as PI falls", "ease")
-                elif r.weight >= r.max_weight:
-                    why[r.name] = (f"missing ({_pi(r)}) at max_weight {r.max_weight}", "hold")
-                continue
-            need = want - new[r.name]
-            gained = 0.0
-            givers: list[str] = []
-            donor_list = donors_for(r, classes)
-            for d in donor_list:
-                if need - gained <= 1e-9:
-                    break
-                give = min(new[d.name] - _floor(d, r, classes, new, need), need - gained)
-                if give <= 1e-9:
-                    continue
-                new[d.name] -= give
-                gained += give
-                givers.append(d.name)
-                if d.name not in why or why[d.name][1] != "donor":
-                    keeps = (f"; keeps ≥ {d.floor_share:.0%} (its plot: PI {PROJECTION_TARGET:.2f} there)"
-                             if _voluntary(d, r) and d.floor_share > 0 else "")
-                    why[d.name] = (f"donor to {r.name} (imp {r.importance}, {_pi(r)}){keeps}", "donor")
-            donors = {d.name for d in donor_list}
-            bystanders = [c.name for c in classes if c.name != r.name and c.name not in donors and c.pi is not None]
-            voluntary = any(_voluntary(d, r) for d in donor_list if d.pi is not None)
-            if need - gained > 1e-9 and not bystanders and not voluntary:
-                # Donors are at their floor, but everyone who would lose CPU
-                # share to a higher weight is a donor that must give (less
-                # important or discretionary): take share, not weight.
-                if planned:  # the weight that holds the needed share beside what the donors keep
-                    others = sum(new[c.name] for c in classes if c.pi is not None and c is not r)
-                    gained = max(gained, min(float(r.max_weight), _weight_for_share(r.need_share, others))
-                                 - new[r.name])
-                else:
-                    gained = need
-                givers = givers or sorted(donors)
-            if gained > 0:
-                new[r.name] += gained
-                how = _projected(r) if planned else "exploring by its controller"
-                why[r.name] = (f"receiver ({_pi(r)}, {how}): takes from {', '.join(givers)}", "receiver")
-            else:
-                why[r.name] = (f"missing ({_pi(r)}), no donor can give", "hold")
     changes: dict[str, Change] = {}
     for c in classes:
         w = min(float(c.max_weight), max(float(c.min_weight), new[c.name]))

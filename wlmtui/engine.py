@@ -247,7 +247,10 @@ class Engine:
         """Feed the class's plot with the interval just measured, and read off
         it where the class reaches PI 1 − margin."""
         st = self._state[c.name]
-        st.plot.observe(now, share, c.pi, rate, window)
+        if c.recovering:  # its window still holds the slow seconds of a share it no longer has
+            st.plot.observe(now, None, None, rate)
+        else:  # settled over the window and the tick before it (requests that finish in the
+            st.plot.observe(now, share, c.pi, rate, window + 1)  # window arrived up to a tick earlier)
         if share is None or c.pi is None:
             st.shares.clear()
             return c, (share, NO_PROJECTION, 0.0, ())

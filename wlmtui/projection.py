@@ -47,7 +47,7 @@ HALF_LIFE_S = 600.0
 #: weight of a new point in its bin's average: a worse PI is believed at once,
 #: a better one slowly (a plot that errs, errs on the side of the goal)
 POINT_ALPHA_WORSE = 0.6
-POINT_ALPHA_BETTER = 0.2
+POINT_ALPHA_BETTER = 0.3
 #: a bin counts in the fit from this confidence on
 MIN_CONFIDENCE = 0.6
 #: the share must stay within this factor over the PI's window to make a point
@@ -266,7 +266,7 @@ MARGIN = 0.2
 EXPLORE = math.log(1.07)
 #: ... and only while its PI there is this factor below the target: close to
 #: the knee a small step can cost a large PI
-EXPLORE_HEADROOM = 1.5
+EXPLORE_HEADROOM = 1.3
 
 
 def floor_share(share: float, pi: float | None, proj: Projection, explore: bool,
