@@ -120,6 +120,7 @@ def _reader(proc: subprocess.Popen, t0_box: list[float], ticks: list[dict]) -> N
                 "rt_p95": rt.get("p95"), "rt_count": rt.get("count"),
                 "transactions": m.get("transactions"), "velocity": m.get("velocity"),
                 "usage": m.get("usage_cores"), "cpu_stall": m.get("cpu_stall"), "cpu_full": m.get("cpu_full"),
+                "share": c.get("share"), "floor_share": c.get("floor_share"), "projection": c.get("projection"),
             }
         ticks.append({"t": now - t0_box[0] if t0_box else None, "mono": now, "loop_ms": snap["loop_ms"],
                       "classes": classes, "errors": snap["errors"],

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wlmtui.arbiter import Candidate, arbitrate, busy_shares
-from wlmtui.projection import EXPLORE, HALF_LIFE_S, MARGIN, ClassPlot, Projection, floor_share
+from wlmtui.projection import EXPLORE, EXPLORE_MAX, EXPLORE_SCALE, HALF_LIFE_S, MARGIN, ClassPlot, Projection, floor_share
 
 
 def knee(share: float, load: float = 0.3) -> float:
@@ -97,7 +97,11 @@ def test_floor_share_holds_near_the_line_and_explores_only_when_steady():
     seen = Projection(0.5, "seen", 1 - MARGIN)
     assert floor_share(0.5, 0.9, seen, explore=True) == 0.5  # PI 0.9 ≥ 0.85: keeps what it has
     assert floor_share(0.5, 0.4, seen, explore=False) == 0.5
-    assert floor_share(0.5, 0.4, seen, explore=True) == pytest.approx(0.5 * math.exp(-EXPLORE))
+    # far below the target (PI 0.4 against 0.8) it steps further than EXPLORE, up to EXPLORE_MAX
+    far = floor_share(0.5, 0.4, seen, explore=True)
+    assert far == pytest.approx(0.5 * math.exp(-min(EXPLORE_MAX, EXPLORE_SCALE * math.log(0.8 / 0.4))))
+    assert 0.5 * math.exp(-EXPLORE_MAX) <= far < 0.5 * math.exp(-EXPLORE)
+    assert floor_share(0.5, 0.7, seen, explore=True) == pytest.approx(0.5 * math.exp(-EXPLORE))  # nearer: one small step
     assert floor_share(0.7, 0.4, seen, explore=True) == 0.5  # down to what it has seen, not beyond
     assert floor_share(0.7, 0.4, Projection(0.33, "plot", 1 - MARGIN), explore=False) == 0.33
     assert floor_share(0.7, 0.4, Projection(None, "none", 1 - MARGIN), explore=False) == 0.7
@@ -136,12 +140,12 @@ def test_projected_moves_never_push_a_voluntary_donor_past_1_minus_margin(data):
     changes = arbitrate(classes)
     before = busy_shares({c.name: c.weight for c in classes}, classes)
     after = busy_shares({c.name: changes[c.name].new for c in classes}, classes)
-    receivers = [c for c in classes if c.missing]
-    top = min((r.importance for r in receivers), default=None)
+    receivers = [c for c in classes if changes[c.name].role == "receiver"]
     for c in classes:
         ch = changes[c.name]
         lost = after[c.name] < before[c.name] - 1e-9
-        voluntary = ch.role == "donor" and top is not None and c.importance <= top
+        # it gave, and no receiver was more important (one that is may take what it must give)
+        voluntary = ch.role == "donor" and not any(r.importance < c.importance for r in receivers)
         if not lost or not (voluntary or ch.role == "relax"):
             continue
         projected = plots[c.name].pi_at(after[c.name], None, 30.0)

@@ -28,8 +28,9 @@ falls below its floor share.
 (PI > ``1 − margin`` + deadband, one noisy window from a miss) is a
 receiver too, served after the missing classes of its importance and only
 at the most important missing level or above (invariant 2), and only by the
-classes that must give — discretionary and less important ones (never by a
-peer: invariant 4). It asks for its projected share where its plot says it
+classes that must give — discretionary and less important ones, and of
+those only the ones not missing their own goal (never by a peer:
+invariant 4). It asks for its projected share where its plot says it
 needs more, holds where its plot says it has enough, and without a
 projection steps up in proportion to PI / target. Measured on the real
 kernel (BENCHMARKS.md §6), this is what keeps a class that relaxed onto an
@@ -114,15 +115,18 @@ def _pi(c: Candidate) -> str:
 def donors_for(receiver: Candidate, classes: list[Candidate]) -> list[Candidate]:
     """Donor candidates for one receiver, in the order they are asked. A
     class short of its margin (not missing) is served by the classes that
-    must give only — discretionary and less important ones — never by a peer."""
-    others = [c for c in classes if c.name != receiver.name]
+    must give only — discretionary and less important ones that are not
+    missing their own goal — never by a peer."""
+    # only busy classes give: an idle class's weight buys nobody CPU now, so
+    # taking it would only cost the receiver's busy peers their share
+    others = [c for c in classes if c.name != receiver.name and c.pi is not None]
     first = [c for c in others if c.discretionary]
     second = sorted(
         (c for c in others if not c.discretionary and c.importance > receiver.importance),
         key=lambda c: (-c.importance, c.pi if c.pi is not None else 0.0),
     )
-    if not receiver.missing:
-        return first + second
+    if not receiver.missing:  # a margin is not worth another class's goal
+        return [c for c in first + second if not c.missing]
     taken = {c.name for c in first + second}
     third = sorted(
         (c for c in others if c.beating and not c.short and c.name not in taken),
@@ -150,15 +154,16 @@ def _weight_for_share(share: float, others: float) -> float:
 
 
 def _floor(d: Candidate, receiver: Candidate, classes: list[Candidate], new: dict[str, float],
-           pending: float) -> float:
-    """The lowest weight this donor may reach this tick; ``pending`` is all
-    the receiver is to gain this tick (not yet in ``new``: what it took from
-    earlier donors is already off theirs)."""
+           gained: float) -> float:
+    """The lowest weight this donor may reach this tick. Weight given to a
+    receiver is conserved, so the busy classes' total is what ``new`` holds
+    plus what the receiver has ``gained`` so far (not yet in ``new``): a
+    voluntary donor keeps ``floor_share`` of that total."""
     floor = max(float(d.min_weight), d.weight / d.max_step)
     if _voluntary(d, receiver) and d.pi is not None and d.floor_share > 0:
         # keep the share at which its plot projects PI 1 − margin
-        others = sum(new[c.name] for c in classes if c.pi is not None and c is not d) + pending
-        floor = max(floor, min(d.weight, _weight_for_share(d.floor_share, others)))
+        total = sum(new[c.name] for c in classes if c.pi is not None) + gained
+        floor = max(floor, min(d.weight, d.floor_share * total))
     return floor
 
 
@@ -267,7 +272,7 @@ def arbitrate(classes: list[Candidate], relax_rate: float = RELAX_RATE) -> dict[
         for d in donor_list:
             if need - gained <= 1e-9:
                 break
-            give = min(new[d.name] - _floor(d, r, classes, new, need), need - gained)
+            give = min(new[d.name] - _floor(d, r, classes, new, gained), need - gained)
             if give <= 1e-9:
                 continue
             new[d.name] -= give

@@ -267,6 +267,11 @@ EXPLORE = math.log(1.07)
 #: ... and only while its PI there is this factor below the target: close to
 #: the knee a small step can cost a large PI
 EXPLORE_HEADROOM = 1.3
+#: far below the target it may step further: ln share by this fraction of
+#: ln(target / PI), up to ``EXPLORE_MAX`` (a queue's PI ~ 1 / (share − load)
+#: falls faster than share rises, so this stays short of the target)
+EXPLORE_SCALE = 0.3
+EXPLORE_MAX = math.log(1.2)
 
 
 def floor_share(share: float, pi: float | None, proj: Projection, explore: bool,
@@ -277,7 +282,8 @@ def floor_share(share: float, pi: float | None, proj: Projection, explore: bool,
     Near the line (PI ≥ 1 − margin) it keeps what it has. Where the plot
     does not know the curve below the current share (``seen``: met at every
     share seen; ``bound``: only another load level's safe bound; ``none``: no
-    point yet), it may go one ``EXPLORE`` step further — unless its PI at the
+    point yet), it may go one exploration step further (``EXPLORE``, more
+    where its PI is far below the target: ``EXPLORE_SCALE``) — unless its PI at the
     least share seen is within ``EXPLORE_HEADROOM`` of the target (the knee is
     near) — and only when ``explore`` (its share has stood still for the
     whole window its PI was measured over, so the next point will tell)."""
@@ -291,5 +297,6 @@ def floor_share(share: float, pi: float | None, proj: Projection, explore: bool,
     known = proj.share if proj.share is not None else share
     near_knee = proj.pi_there is not None and proj.pi_there > (1.0 - margin) / EXPLORE_HEADROOM
     if explore and not near_knee and share <= known * SETTLED_SPREAD:
-        return min(share, known) * math.exp(-EXPLORE)
+        step = max(EXPLORE, min(EXPLORE_MAX, EXPLORE_SCALE * math.log((1.0 - margin) / pi)))
+        return min(share, known) * math.exp(-step)
     return min(share, known)
