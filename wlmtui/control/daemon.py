@@ -24,6 +24,8 @@ def serving(loop, check=None) -> Iterator[list]:
         print(f"wlmtui: {exc}; running without `wlmtui attach`", file=sys.stderr)
         yield []
         return
+    print(f"wlmtui: control socket {server.path}: `wlmtui attach` runs the console on this daemon",
+          file=sys.stderr, flush=True)
     try:
         yield [server.publish]
     finally:
