@@ -99,3 +99,18 @@ def test_check_takes_no_lock(state, capsys):
     with StateLock(state):
         assert main(["check", str(path)]) == 0
     assert "OK" in capsys.readouterr().out
+
+
+def test_a_dry_run_without_a_writable_state_dir_runs_unlocked_and_says_so(state, capsys):
+    blocker = os.path.join(state, "file")
+    open(blocker, "w").close()
+    path = os.path.join(state, "policy.yaml")
+    with open(path, "w") as fh:
+        fh.write(f"state_dir: {blocker}/sub\n" + SIM_POLICY)
+    assert main(["--once", path]) == 1  # steering needs the lock
+    err = capsys.readouterr().err
+    assert err.startswith("wlmtui: cannot take the single-writer lock") and err.count("\n") == 1
+    assert main(["--once", "--dry-run", path]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("wlmtui: dry run without the single-writer lock: cannot take")
+    assert "web" in captured.out

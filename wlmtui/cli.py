@@ -209,7 +209,10 @@ def run_main(argv: list[str]) -> int:
             return console_on(remote, readonly=args.readonly, theme=args.theme)
         return fail(str(exc), 1)
     except LockError as exc:
-        return fail(str(exc), 1)
+        if not args.dry_run:
+            return fail(str(exc), 1)
+        # a dry run writes no cgroup: without a writable state_dir it runs unlocked, and says so
+        print(f"wlmtui: dry run without the single-writer lock: {exc}", file=sys.stderr)
     try:
         try:
             loop = build_loop(args, policy)
