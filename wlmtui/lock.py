@@ -2,8 +2,9 @@
 
 Every mode that steers (the console, ``--no-ui``, ``--once``, also with
 ``--dry-run``, which still keeps token state in the state directory) takes
-the lock before it touches a cgroup and holds it for the loop's life; the
-kernel drops it when the process ends, however it ends, so a crashed
+the lock before it touches a cgroup and holds it for the loop's life (a
+dry run whose state directory cannot be written at all goes on unlocked,
+with a note: it writes nothing anyway); the kernel drops it when the process ends, however it ends, so a crashed
 daemon never leaves a stale lock behind. The holder's PID is written into
 the file so the refusal can name it. ``wlmtui check`` and ``classify`` take
 no lock: they only read.
