@@ -23,7 +23,6 @@ from wlmtui import snapcodec
 from wlmtui.control import protocol as proto
 from wlmtui.control.client import AttachError, RemoteLoop, encode_command
 from wlmtui.control.peer import Peer, Verdict, default_check
-from wlmtui.control.server import Refused
 from wlmtui.policy import Gains, PolicyError, load_policy, parse_policy
 from wlmtui.ui.policy_save import render_updated_yaml
 
