@@ -374,3 +374,28 @@ def test_daemon_killed_mid_attach_leaves_the_client_reconnecting_then_resumes(st
             if p is not None and p.poll() is None:
                 p.kill()
                 p.wait(10)
+
+
+def test_the_console_attaches_when_a_daemon_holds_the_lock(daemon, monkeypatch, capsys):
+    """``wlmtui POLICY`` with a daemon on the same state_dir: attach instead of refusing."""
+    from wlmtui.cli import main
+    from wlmtui.control import attach
+    from wlmtui.lock import StateLock
+
+    seen = {}
+
+    def fake_console(remote, *, readonly=False, theme=None):  # the console itself is tested with Pilot
+        seen.update(pid=remote.daemon_pid, role=remote.role, readonly=readonly)
+        remote.close()
+        return 0
+
+    monkeypatch.setattr(attach, "console_on", fake_console)
+    with StateLock(daemon.loop.policy.state_dir):  # the lock a real daemon holds
+        assert main([str(daemon.policy_path)]) == 0
+        assert seen == {"pid": os.getpid(), "role": "edit", "readonly": False}
+        daemon.server.close()  # the holder stops answering: the console refuses, naming it
+        seen.clear()
+        assert main([str(daemon.policy_path)]) == 1
+    assert not seen
+    err = capsys.readouterr().err
+    assert f"another wlmtui (pid {os.getpid()}) is steering" in err and err.count("\n") == 1

@@ -109,6 +109,7 @@ class ControlServer:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._closed = False
         self.encode_count = 0  # snapshots encoded (for the bench and tests)
 
     # -- life ------------------------------------------------------------------------
@@ -136,6 +137,10 @@ class ControlServer:
         return self
 
     def close(self) -> None:
+        """Stop serving, hang up on every client, remove the socket. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         self._stop.set()
         self._wake()
         if self._thread is not None:
