@@ -107,7 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int)
     p.add_argument("--window", type=float, help="seconds per measurement window")
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    p.add_argument("--out", metavar="DIR", help="write the figures to DIR/attach_cost.json (python -m bench --out)")
     args = p.parse_args(argv)
+    if args.out and not args.json:
+        os.makedirs(args.out, exist_ok=True)
+        args.json = os.path.join(args.out, "attach_cost.json")
     rounds = args.rounds or (2 if args.quick else 4)
     win = args.window or (8.0 if args.quick else 20.0)
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
