@@ -246,6 +246,8 @@ class WlmApp(App[int]):
         return self._loop_done.wait(timeout)
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        if not self.is_running:  # shutting down: the panels may be gone (a fast daemon's last snapshots)
+            return
         with self._mail_lock:
             batch, self._mailbox = self._mailbox, []
         if not batch:
@@ -256,6 +258,8 @@ class WlmApp(App[int]):
 
     def on_loop_note(self, message: LoopNote) -> None:
         """A note from an attached console's link (refusals, lost and found daemon)."""
+        if not self.is_running:
+            return
         if message.text:
             self._note(message.kind, message.text)
             if message.kind == "error":
