@@ -7,6 +7,7 @@
     wlmtui tokens ...               token budgets (record, status, stop, resume)
     wlmtui classify POLICY          show which class each process would be put in (--json)
     wlmtui run --class NAME -- CMD  start a command inside a class's cgroup (sticky)
+    wlmtui attach [POLICY]          console on a running --no-ui daemon (its control socket)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ SUBCOMMANDS = {
     "classify": ("wlmtui.classify.cli", "run_classify"),
     "run": ("wlmtui.classify.cli", "run_run"),
     "arm": ("wlmtui.arm.cli", "run_arm"),
+    "attach": ("wlmtui.control.attach", "run_attach"),
 }
 
 
@@ -90,7 +92,7 @@ def main_parser() -> argparse.ArgumentParser:
         description="Goal-oriented workload manager for Linux with a live console.",
         epilog="Subcommands: `wlmtui check POLICY`, `wlmtui tokens {record,status,stop,resume}`, "
                "`wlmtui classify POLICY`, `wlmtui run --class NAME [--policy P] -- CMD ARGS`, "
-               "`wlmtui arm report CLASS MS`. "
+               "`wlmtui arm report CLASS MS`, `wlmtui attach [POLICY | --state-dir DIR]`. "
                "Policy lookup: POLICY, --policy, $WLMTUI_POLICY, /etc/wlmtui/policy.yaml.",
     )
     p.add_argument("policy_pos", nargs="?", metavar="POLICY", help="service policy (YAML)")
@@ -189,20 +191,50 @@ def run_main(argv: list[str]) -> int:
         policy = load_or_report(path)
         if policy is None:
             return 1
-    try:
-        loop = build_loop(args, policy)
-    except BackendError as exc:
-        return fail(str(exc))
-    try:
-        if args.no_ui:
-            from wlmtui.headless import run_headless
+    from wlmtui.lock import LockError, LockHeld, StateLock
 
-            return run_headless(loop, as_json=args.json, once=args.once)
-        from wlmtui.ui.app import run_console
+    lock = StateLock(policy.state_dir)  # one writer per state directory (see wlmtui.lock)
+    try:
+        lock.acquire()
+    except LockHeld as exc:
+        if not args.no_ui:  # the console attaches to the daemon that holds the lock, if it answers
+            from wlmtui.control.attach import console_on
+            from wlmtui.control.client import AttachError, RemoteLoop
+            from wlmtui.control.server import socket_path
 
-        return run_console(loop, readonly=args.readonly, theme=args.theme)
+            try:
+                remote = RemoteLoop(socket_path(policy.state_dir))
+            except AttachError:
+                return fail(str(exc), 1)
+            return console_on(remote, readonly=args.readonly, theme=args.theme)
+        return fail(str(exc), 1)
+    except LockError as exc:
+        if not args.dry_run:
+            return fail(str(exc), 1)
+        # a dry run writes no cgroup: without a writable state_dir it runs unlocked, and says so
+        print(f"wlmtui: dry run without the single-writer lock: {exc}", file=sys.stderr)
+    try:
+        try:
+            loop = build_loop(args, policy)
+        except BackendError as exc:
+            return fail(str(exc))
+        try:
+            if args.no_ui:
+                from wlmtui.headless import run_headless
+
+                if args.once:
+                    return run_headless(loop, as_json=args.json, once=True)
+                from wlmtui.control.daemon import serving
+
+                with serving(loop) as publish_also:
+                    return run_headless(loop, as_json=args.json, publish_also=publish_also)
+            from wlmtui.ui.app import run_console
+
+            return run_console(loop, readonly=args.readonly, theme=args.theme)
+        finally:
+            loop.close()
     finally:
-        loop.close()
+        lock.release()
 
 
 def run_check(argv: list[str]) -> int:

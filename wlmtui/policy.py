@@ -30,7 +30,8 @@ DISCRETIONARY_PI = 0.81
 DEFAULT_VELOCITY = 20.0  # what an empty velocity target (as wlmd writes it) means
 DEFAULT_STATE_DIR = "/var/lib/wlmtui"
 
-TOP_KEYS = ("service_classes", "interval", "backend", "cgroup_root", "defaults", "state_dir", "simulation")
+TOP_KEYS = ("service_classes", "interval", "backend", "cgroup_root", "defaults", "state_dir", "simulation",
+            "control_group")
 DEFAULT_KEYS = ("gains", "max_step", "deadband", "min_weight", "max_weight", "base_weight")
 CLASS_KEYS = (
     "name", "type", "cgroup", "goal", "importance", "min_weight", "max_weight", "base_weight",
@@ -137,6 +138,7 @@ class Policy:
     sim_seed: int = 1
     sim_start: float | None = None  # epoch the simulated host's wall clock starts at
     source: str | None = None
+    control_group: str | None = None  # members may edit through the control socket (wlmtui attach)
 
     def get(self, name: str) -> ServiceClass | None:
         return next((c for c in self.classes if c.name == name), None)
@@ -506,6 +508,15 @@ def parse_policy(text: str, filename: str = "policy.yaml") -> Policy:
         check.add(check.key_line(doc, "cgroup_root", 1), "cgroup_root",
                   f"({cgroup_root!r}) escapes the cgroup mount ('..' is not allowed)")
     state_dir = check.text(doc, "state_dir", "state_dir", 1, default=DEFAULT_STATE_DIR)
+    control_group = check.text(doc, "control_group", "control_group", 1)
+    if control_group is not None:
+        import grp
+
+        try:
+            grp.getgrnam(control_group)
+        except KeyError:
+            check.add(check.key_line(doc, "control_group", 1), "control_group",
+                      f"({control_group!r}) is not a group on this host (see /etc/group)")
     dnode = check.mapping(doc.get("defaults"), "defaults", check.key_line(doc, "defaults", 1)) or {}
     dline = check.key_line(doc, "defaults", 1)
     if dnode:
@@ -579,6 +590,7 @@ def parse_policy(text: str, filename: str = "policy.yaml") -> Policy:
     return Policy(
         classes=tuple(classes), interval=interval, backend=backend, cgroup_root=cgroup_root,
         state_dir=state_dir, sim_cpus=sim_cpus, sim_seed=sim_seed, sim_start=sim_start,
+        control_group=control_group,
     )
 
 

@@ -32,13 +32,13 @@ from textual.widgets import DataTable, Footer, Tab, Tabs
 from wlmtui import commands as cmd
 from wlmtui.classify.commands import MoveProcess
 from wlmtui.loop import ControlLoop, ManualClock
-from wlmtui.policy import Policy, PolicyError, ServiceClass, load_policy, parse_policy
+from wlmtui.policy import Policy, PolicyError, ServiceClass, parse_policy
 from wlmtui.snapshot import Event, Snapshot
 from wlmtui.ui import heap
 from wlmtui.ui.commands import WlmCommands
 from wlmtui.ui.history import DEFAULT_SIZE, History
 from wlmtui.ui.keymap import load_keymap
-from wlmtui.ui.messages import LoopStopped, SnapshotReady
+from wlmtui.ui.messages import LoopNote, LoopStopped, SnapshotReady
 from wlmtui.ui.modals.confirm import ConfirmScreen
 from wlmtui.ui.modals.diff import DiffScreen
 from wlmtui.ui.modals.edit import EditScreen
@@ -55,11 +55,10 @@ from wlmtui.ui.panels.tokens import TokenPanel, pick
 from wlmtui.ui.processes import ProcessScreen
 from wlmtui.ui.policy_save import (
     FileStamp,
+    LocalPolicyFiles,
     SaveError,
-    atomic_write_with_backup,
     backup_path,
     changed_fields,
-    changed_on_disk,
     diff,
     policy_to_yaml,
     render_updated_yaml,
@@ -147,8 +146,10 @@ class WlmApp(App[int]):
         self._grid_rows: str | None = None
         self._heap_frozen = False
         self._notes: list[tuple[str, str]] = []  # (kind, text) for the event log once mounted
+        #: reads and writes the policy file: this host's, or the daemon's when attached (RemoteLoop)
+        self.files = getattr(loop, "policy_files", None) or LocalPolicyFiles()
         source = loop.policy.source
-        self._stamp = FileStamp.of(source) if source else None
+        self._stamp = self.files.stamp(source) if source else None
         self._template = self._template_text(loop.policy)
         themes, problems = load_themes(theme_dir)
         for t in themes:
@@ -206,6 +207,11 @@ class WlmApp(App[int]):
         table = self.query_one(ClassTable)
         table.focus()
         self._draw_header()
+        if getattr(self.loop, "remote", False):  # attached to a daemon: its notes and link state
+            self.loop.on_note = lambda kind, text: self.post_message(LoopNote(kind, text))
+            self.loop.on_link = lambda: self.post_message(LoopNote("", ""))
+            for kind, text in self.loop.notes:
+                events.note(wall, kind, text)
         if self.autostart:
             self.run_worker(self._run_loop, thread=True, name="control-loop", group="loop", exit_on_error=False)
 
@@ -240,6 +246,8 @@ class WlmApp(App[int]):
         return self._loop_done.wait(timeout)
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        if not self.is_running:  # shutting down: the panels may be gone (a fast daemon's last snapshots)
+            return
         with self._mail_lock:
             batch, self._mailbox = self._mailbox, []
         if not batch:
@@ -247,6 +255,16 @@ class WlmApp(App[int]):
         for snap in batch[:-1]:
             self._absorb(snap)
         self.apply_snapshot(batch[-1], absorbed=False)
+
+    def on_loop_note(self, message: LoopNote) -> None:
+        """A note from an attached console's link (refusals, lost and found daemon)."""
+        if not self.is_running:
+            return
+        if message.text:
+            self._note(message.kind, message.text)
+            if message.kind == "error":
+                self.notify(message.text, severity="error", timeout=8)
+        self._draw_header()
 
     def on_loop_stopped(self, message: LoopStopped) -> None:
         self.loop_error = message.error
@@ -286,7 +304,7 @@ class WlmApp(App[int]):
                 self._edited.clear()
                 self._pending.clear()
                 source = snap.policy.source
-                self._stamp = FileStamp.of(source) if source else None
+                self._stamp = self.files.stamp(source) if source else None
             elif e.kind == "edit" and e.text.startswith(("policy saved", "policy replaced")):
                 self._expected = None
         for name, (cls, tick) in list(self._pending.items()):
@@ -364,6 +382,9 @@ class WlmApp(App[int]):
         flags = []
         if self.loop_error:
             flags.append("LOOP STOPPED")
+        link = getattr(self.loop, "link_flag", None)  # attached: RECONNECTING while the daemon is away
+        if link:
+            flags.append(link)
         if self.paused:
             flags.append("PAUSED")
         if snap is not None and snap.dry_run or snap is None and self.loop.dry_run:
@@ -523,7 +544,8 @@ class WlmApp(App[int]):
 
     def _allowed(self, action: str) -> bool:
         if self.readonly and action in EDIT_ACTIONS:
-            self.notify("This console is read-only (--readonly).", severity="warning")
+            self.notify(getattr(self.loop, "readonly_reason", "") or "This console is read-only (--readonly).",
+                        severity="warning")
             return False
         return True
 
@@ -697,7 +719,7 @@ class WlmApp(App[int]):
             go()
 
     def action_quit(self) -> None:
-        if not self.dirty or self.readonly:
+        if not self.dirty or self.readonly or getattr(self.loop, "remote", False):  # attached: edits stay in the daemon
             self._stop.set()
             self.exit(0)
             return
@@ -734,13 +756,13 @@ class WlmApp(App[int]):
 
     def _save_to(self, path: str, policy: Policy, then_quit: bool, confirmed: bool = False) -> None:
         try:
-            disk = Path(path).read_text(encoding="utf-8")
+            disk = self.files.read(path)
         except FileNotFoundError:
             disk = None
         except (OSError, UnicodeDecodeError) as exc:
             self._save_failed(f"cannot read {path}: {exc}")
             return
-        if not confirmed and (disk is None or changed_on_disk(path, self._stamp)):
+        if not confirmed and (disk is None or self.files.changed(path, self._stamp)):
             what = "was deleted" if disk is None else "changed on disk"
 
             def answer(choice: str | None) -> None:
@@ -762,9 +784,9 @@ class WlmApp(App[int]):
 
     def _save_as(self, path: str, policy: Policy, then_quit: bool) -> None:
         existing = None
-        if os.path.exists(path):
+        if self.files.exists(path):
             try:
-                existing = Path(path).read_text(encoding="utf-8")
+                existing = self.files.read(path)
             except (OSError, UnicodeDecodeError) as exc:
                 self._save_failed(f"cannot read {path}: {exc}")
                 return
@@ -804,9 +826,9 @@ class WlmApp(App[int]):
         self.push_screen(DiffScreen(path, changes, note), confirmed)
 
     def _write(self, path: str, text: str, then_quit: bool) -> None:
-        had_file = os.path.exists(path)
+        had_file = self.files.exists(path)
         try:
-            stamp = atomic_write_with_backup(path, text)
+            stamp = self.files.write(path, text)
         except SaveError as exc:
             self._save_failed(str(exc))
             return
@@ -817,11 +839,11 @@ class WlmApp(App[int]):
 
     def _after_save(self, path: str, stamp: FileStamp | None, then_quit: bool) -> None:
         try:
-            saved = load_policy(path)
+            saved = self.files.load(path)
         except PolicyError as exc:
             self._save_failed(f"{path} was written but does not load: {exc.problems[0]}")
             return
-        self._stamp = stamp or FileStamp.of(path)
+        self._stamp = stamp or self.files.stamp(path)
         self._edited.clear()
         self._pending.clear()
         self._expected = (saved, self._tick())

@@ -29,3 +29,11 @@ class LoopStopped(Message):
     """The control loop thread ended with an error; the console stays up."""
 
     error: str
+
+
+@dataclass
+class LoopNote(Message):
+    """A line for the event log from an attached console's link (empty: the link state changed)."""
+
+    kind: str
+    text: str

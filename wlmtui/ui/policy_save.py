@@ -373,3 +373,31 @@ def policy_to_yaml(policy: Policy) -> str:
     y.dump({"service_classes": seq}, out)
     body = out.getvalue().split("\n", 1)[1]
     return "\n".join(lines) + "\n" + body
+
+
+class LocalPolicyFiles:
+    """The console's file access for saving: this host's files.
+
+    An attached console uses :class:`wlmtui.control.client.RemoteFiles`
+    instead (same methods), which has the daemon read and write its own file.
+    """
+
+    def read(self, path: str | os.PathLike) -> str:
+        return Path(path).read_text(encoding="utf-8")
+
+    def exists(self, path: str | os.PathLike) -> bool:
+        return os.path.exists(path)
+
+    def stamp(self, path: str | os.PathLike) -> FileStamp | None:
+        return FileStamp.of(path)
+
+    def changed(self, path: str | os.PathLike, stamp: FileStamp | None) -> bool:
+        return changed_on_disk(path, stamp)
+
+    def write(self, path: str | os.PathLike, text: str) -> FileStamp:
+        return atomic_write_with_backup(path, text)
+
+    def load(self, path: str | os.PathLike) -> Policy:
+        from wlmtui.policy import load_policy
+
+        return load_policy(path)
