@@ -7,6 +7,7 @@
     wlmtui tokens ...               token budgets (record, status, stop, resume)
     wlmtui classify POLICY          show which class each process would be put in (--json)
     wlmtui run --class NAME -- CMD  start a command inside a class's cgroup (sticky)
+    wlmtui install-unit             write the systemd unit (--dry-run prints it)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ SUBCOMMANDS = {
     "classify": ("wlmtui.classify.cli", "run_classify"),
     "run": ("wlmtui.classify.cli", "run_run"),
     "arm": ("wlmtui.arm.cli", "run_arm"),
+    "install-unit": ("wlmtui.unit", "run_install_unit"),
 }
 
 
@@ -84,13 +86,19 @@ def _interval(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of ticks (1 or more)")
+    return int(text)
+
+
 def main_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="wlmtui",
         description="Goal-oriented workload manager for Linux with a live console.",
         epilog="Subcommands: `wlmtui check POLICY`, `wlmtui tokens {record,status,stop,resume}`, "
                "`wlmtui classify POLICY`, `wlmtui run --class NAME [--policy P] -- CMD ARGS`, "
-               "`wlmtui arm report CLASS MS`. "
+               "`wlmtui arm report CLASS MS`, `wlmtui install-unit [--dry-run]`. "
                "Policy lookup: POLICY, --policy, $WLMTUI_POLICY, /etc/wlmtui/policy.yaml.",
     )
     p.add_argument("policy_pos", nargs="?", metavar="POLICY", help="service policy (YAML)")
@@ -98,6 +106,12 @@ def main_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo", action="store_true", help="run on the built-in simulated host with the demo policy")
     p.add_argument("--no-ui", action="store_true", help="headless: one line per class per tick")
     p.add_argument("--json", action="store_true", help="headless: one JSON object per tick")
+    p.add_argument("--metrics", metavar="HOST:PORT",
+                   help="headless: serve OpenMetrics/Prometheus metrics here (default: policy's metrics:)")
+    p.add_argument("--log", action="store_true",
+                   help="headless: journal lines (events, errors, a summary every --log-every ticks); "
+                        "chosen by itself when the output is the systemd journal")
+    p.add_argument("--log-every", type=_positive_int, metavar="N", help="ticks between --log summaries (default 60)")
     p.add_argument("--once", action="store_true", help="measure one interval, decide, act, print, exit")
     p.add_argument("--dry-run", action="store_true", help="decide but write nothing to cgroups")
     p.add_argument("--interval", type=_interval, metavar="DUR", help="tick interval (default: policy's, else 1s)")
@@ -179,6 +193,8 @@ def run_main(argv: list[str]) -> int:
         args.no_ui = True
     if args.once:
         args.no_ui = True
+    if args.log or args.log_every:
+        args.no_ui = True
     if args.demo:
         policy = demo_policy()
         if args.backend and args.backend != "sim":
@@ -195,9 +211,25 @@ def run_main(argv: list[str]) -> int:
         return fail(str(exc))
     try:
         if args.no_ui:
+            from wlmtui import daemon
             from wlmtui.headless import run_headless
 
-            return run_headless(loop, as_json=args.json, once=args.once)
+            try:
+                extras = daemon.setup(metrics_address=args.metrics or policy.metrics, log=args.log,
+                                      log_every=args.log_every, as_json=args.json, interval=loop.interval)
+            except daemon.MetricsError as exc:
+                return fail(str(exc))
+            for note in extras.notes:
+                print(f"wlmtui: warning: {note}", file=sys.stderr)
+            if extras.metrics is not None:
+                print(f"wlmtui: metrics at {extras.metrics.url}", file=sys.stderr, flush=True)
+            try:
+                return run_headless(loop, as_json=args.json, once=args.once, journal_every=extras.journal_every,
+                                    hooks=extras.hooks, notifier=extras.notifier)
+            finally:
+                extras.close()
+        if args.metrics:
+            return fail("--metrics serves the headless daemon; add --no-ui")
         from wlmtui.ui.app import run_console
 
         return run_console(loop, readonly=args.readonly, theme=args.theme)

@@ -30,7 +30,7 @@ DISCRETIONARY_PI = 0.81
 DEFAULT_VELOCITY = 20.0  # what an empty velocity target (as wlmd writes it) means
 DEFAULT_STATE_DIR = "/var/lib/wlmtui"
 
-TOP_KEYS = ("service_classes", "interval", "backend", "cgroup_root", "defaults", "state_dir", "simulation")
+TOP_KEYS = ("service_classes", "interval", "backend", "cgroup_root", "defaults", "state_dir", "simulation", "metrics")
 DEFAULT_KEYS = ("gains", "max_step", "deadband", "min_weight", "max_weight", "base_weight")
 CLASS_KEYS = (
     "name", "type", "cgroup", "goal", "importance", "min_weight", "max_weight", "base_weight",
@@ -137,6 +137,7 @@ class Policy:
     sim_seed: int = 1
     sim_start: float | None = None  # epoch the simulated host's wall clock starts at
     source: str | None = None
+    metrics: str | None = None  # HOST:PORT of the OpenMetrics endpoint (headless), or None
 
     def get(self, name: str) -> ServiceClass | None:
         return next((c for c in self.classes if c.name == name), None)
@@ -506,6 +507,16 @@ def parse_policy(text: str, filename: str = "policy.yaml") -> Policy:
         check.add(check.key_line(doc, "cgroup_root", 1), "cgroup_root",
                   f"({cgroup_root!r}) escapes the cgroup mount ('..' is not allowed)")
     state_dir = check.text(doc, "state_dir", "state_dir", 1, default=DEFAULT_STATE_DIR)
+    if isinstance(doc.get("metrics"), int) and not isinstance(doc.get("metrics"), bool):
+        doc["metrics"] = str(doc["metrics"])  # a bare port: loopback
+    metrics = check.text(doc, "metrics", "metrics", 1)
+    if metrics is not None:
+        from wlmtui.listen_address import MetricsError, parse_address
+
+        try:
+            parse_address(metrics)
+        except MetricsError as exc:
+            check.add(check.key_line(doc, "metrics", 1), "metrics", str(exc).removeprefix("metrics address "))
     dnode = check.mapping(doc.get("defaults"), "defaults", check.key_line(doc, "defaults", 1)) or {}
     dline = check.key_line(doc, "defaults", 1)
     if dnode:
@@ -578,7 +589,7 @@ def parse_policy(text: str, filename: str = "policy.yaml") -> Policy:
     ]
     return Policy(
         classes=tuple(classes), interval=interval, backend=backend, cgroup_root=cgroup_root,
-        state_dir=state_dir, sim_cpus=sim_cpus, sim_seed=sim_seed, sim_start=sim_start,
+        state_dir=state_dir, sim_cpus=sim_cpus, sim_seed=sim_seed, sim_start=sim_start, metrics=metrics,
     )
 
 
