@@ -166,7 +166,8 @@ def build_loop(args: argparse.Namespace, policy: Policy):
     from wlmtui.loop import ControlLoop, ManualClock
 
     kind = args.backend or policy.backend
-    backend = select_backend(kind, policy, cgroup_root=args.cgroup_root)
+    backend = select_backend(kind, policy, cgroup_root=args.cgroup_root,
+                             role="observe" if args.dry_run or args.no_create else "daemon")
     clock = ManualClock() if backend.kind == "sim" and args.once else time.monotonic
     wall = time.time
     if backend.kind == "sim" and policy.sim_start is not None:
