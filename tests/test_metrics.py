@@ -199,3 +199,28 @@ def test_policy_metrics_key_serves_the_once_tick(tmp_path, capsys):
     with pytest.raises(PolicyError) as err:
         parse_policy("metrics: nowhere\n" + base, "p.yaml")
     assert str(err.value.problems[0]) == "p.yaml:1: metrics 'nowhere': expected HOST:PORT (e.g. 127.0.0.1:9464)"
+
+
+def test_grafana_dashboard_queries_only_metrics_we_export(demo, server):
+    import json
+    import re
+    from pathlib import Path
+
+    loop, clock = demo
+    for snap in ticks(loop, clock, 10):
+        server(snap)
+    with urllib.request.urlopen(server.url, timeout=5) as resp:
+        exported = {line.split("{")[0].split(" ")[0] for line in resp.read().decode().splitlines()
+                    if line and not line.startswith("#")}
+    dash = json.loads((Path(__file__).resolve().parent.parent / "grafana" / "wlmtui-dashboard.json").read_text())
+    assert {v["name"] for v in dash["templating"]["list"]} >= {"host", "datasource"}
+    exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    assert len(exprs) == len(dash["panels"]) >= 6
+    for expr in exprs:
+        assert 'instance=~"$host"' in expr, expr
+        used = set(re.findall(r"\bwlmtui_[a-z_]+", expr))
+        assert used and used <= exported, (expr, used - exported)
+    pi = next(p for p in dash["panels"] if "wlmtui_class_pi" in p["targets"][0]["expr"])
+    steps = pi["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert any(s["value"] == 1 for s in steps) and pi["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"]["mode"] == "line"
+    assert any("histogram_quantile(0.95" in e and "wlmtui_class_response_seconds_bucket" in e for e in exprs)
