@@ -15,8 +15,11 @@ same control work), each with N classes at a 1 s interval, journal output
 * ``metrics`` — ``--metrics 127.0.0.1:PORT``, scraped over HTTP by this
   process every second (what Prometheus does), each scrape read in full.
 
-CPU time of every thread of each daemon (``/proc/PID/task/*/schedstat``) is
-taken over one common window after the first tick. Printed: each daemon's
+CPU time of each daemon is taken over one common window after the first
+tick from ``/proc/PID/stat`` (utime + stime, clock ticks): unlike the
+per-thread schedstat sum of ``bench.loop_cost`` it keeps the time of threads
+that have exited — prometheus_client's server answers each scrape on a
+thread of its own, which is gone by the time the window closes. Printed: each daemon's
 CPU in % of a core, the metrics daemon's extra CPU over ``plain`` in % of a
 core (goal < 1 %), the ratio metrics/plain, the noise floor beside it, and
 the scrape size and latency. All traffic goes to 127.0.0.1; the number of
@@ -37,7 +40,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.loop_cost import ROOT, _Watched, measure_together
+from bench.loop_cost import ROOT, _steal_and_total, _Watched
 from bench.report import machine_line, table, verdict
 
 GOAL_PCT_OF_CORE = 1.0
@@ -60,6 +63,33 @@ def policy_text(n: int) -> str:
         sim = f"{{demand: {demand}, period: 60" + (f", service_ms: {service_ms}" if service_ms else "") + "}"
         lines.append(f"    simulate: {sim}")
     return "\n".join(lines) + "\n"
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of the whole process, exited threads included."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_together(watched: list[_Watched], duration: float) -> tuple[list[dict], float]:
+    """CPU of every process over one common window, and the host's steal time over it."""
+    for w in watched:
+        if not w.first.wait(timeout=30):
+            w.check()
+            raise RuntimeError(f"{' '.join(w.argv[1:4])} printed no tick in 30 s")
+        w.check()
+    s0, j0 = _steal_and_total()
+    t0 = time.monotonic()
+    cpu0 = [process_cpu_seconds(w.proc.pid) for w in watched]
+    time.sleep(duration)
+    cpu1 = [process_cpu_seconds(w.proc.pid) for w in watched]
+    t1 = time.monotonic()
+    s1, j1 = _steal_and_total()
+    for w in watched:
+        w.check()
+    out = [{"cpu_s": b - a, "wall_s": t1 - t0, "pct": 100.0 * (b - a) / (t1 - t0)} for a, b in zip(cpu0, cpu1)]
+    return out, 100.0 * (s1 - s0) / max(1, j1 - j0)
 
 
 def free_port() -> int:

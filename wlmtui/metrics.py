@@ -48,6 +48,7 @@ CLASS_LABELS = ("class", "importance", "goal_type")
 
 @dataclass(slots=True)
 class _Histogram:
+    goal: float  # seconds; the edges are fractions of it
     edges: tuple[float, ...]  # upper bounds in seconds (+Inf implied)
     counts: list[int] = field(default_factory=list)  # per bucket, not cumulative; last is +Inf
     total: float = 0.0
@@ -90,18 +91,23 @@ class SnapshotCollector(Collector):
     def observe(self, snap: Snapshot) -> None:
         with self._lock:
             dt = snap.dt
+            goals = None
             for c in snap.decision.classes:
                 m = c.measure
-                if m is not None and m.present and dt > 0:
+                if m is None:
+                    continue
+                if m.present and dt > 0:
                     self._stall[c.name] = self._stall.get(c.name, 0.0) + m.cpu_stall * dt
-                if c.goal_type == "response_time" and m is not None and m.rt_samples:
-                    goal = snap.policy.get(c.name).goal.value if snap.policy.get(c.name) else None
-                    if goal:
-                        edges = tuple(round(goal * f, 9) for f in BUCKETS)
-                        hist = self._hist.get(c.name)
-                        if hist is None or hist.edges != edges:
-                            hist = self._hist[c.name] = _Histogram(edges)
-                        hist.add(m.rt_samples)
+                if m.rt_samples and c.goal_type == "response_time":
+                    if goals is None:
+                        goals = {k.name: k.goal.value for k in snap.policy.classes}
+                    goal = goals.get(c.name)
+                    if not goal:
+                        continue
+                    hist = self._hist.get(c.name)
+                    if hist is None or hist.goal != goal:
+                        hist = self._hist[c.name] = _Histogram(goal, tuple(round(goal * f, 9) for f in BUCKETS))
+                    hist.add(m.rt_samples)
             for name, status in snap.tokens.items():
                 consumed = getattr(status, "consumed", None)
                 if consumed is None:
