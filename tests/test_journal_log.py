@@ -71,3 +71,37 @@ def test_journal_mode_is_chosen_by_flag_or_by_journal_stream(tmp_path):
         assert journal_every(False, None, True, fh, env) is None  # --json stays JSON
         assert journal_every(False, None, False, fh, {}) is None  # a terminal or a file: as today
         assert journal_every(True, None, False, fh, {}) == DEFAULT_LOG_EVERY
+
+
+def test_daemon_picks_journal_lines_when_its_stdout_is_the_journal_stream(tmp_path):
+    """$JOURNAL_STREAM naming the daemon's stdout switches it to journal lines without --log."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    policy = tmp_path / "policy.yaml"
+    policy.write_text((root / "sample_policies" / "demo.yaml").read_text()
+                      .replace("state_dir: /tmp/wlmtui-demo", f"state_dir: {tmp_path}"))
+    out_path = tmp_path / "journal"
+    with open(out_path, "w") as out:
+        st = os.fstat(out.fileno())
+        env = dict(os.environ, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
+        env.pop("NOTIFY_SOCKET", None)
+        proc = subprocess.Popen([sys.executable, "-m", "wlmtui", "--no-ui", str(policy), "--backend", "sim",
+                                 "--interval", "50ms"], stdout=out, stderr=subprocess.PIPE, env=env, cwd=root)
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and "<6>tick 1:" not in out_path.read_text():
+                time.sleep(0.05)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0
+            proc.stderr.close()
+    lines = out_path.read_text().splitlines()
+    assert lines[0].startswith("<6>wlmtui: 4 service classes")
+    assert "<6>tick 1:" in "\n".join(lines)
+    assert all(line[:3] in ("<3>", "<4>", "<5>", "<6>") for line in lines)
+    assert not any(" interactive PI " in line for line in lines)  # not the per-class terminal lines

@@ -116,7 +116,8 @@ def main_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="decide but write nothing to cgroups")
     p.add_argument("--interval", type=_interval, metavar="DUR", help="tick interval (default: policy's, else 1s)")
     p.add_argument("--backend", choices=("auto", "v2", "v1", "sim"), help="host backend (default: policy's, else auto)")
-    p.add_argument("--cgroup-root", metavar="DIR", help="directory the class cgroups live under (v2 layout)")
+    p.add_argument("--cgroup-root", metavar="DIR", help="directory the class cgroups live under (v2 layout); 'delegated': below "
+                        "wlmtui's own systemd-delegated cgroup (pure v2, see docs/systemd.md)")
     p.add_argument("--no-create", action="store_true", help="do not create missing class cgroups")
     p.add_argument("--readonly", action="store_true", help="console: hide every editing action")
     p.add_argument("--theme", metavar="NAME", help="console theme")
