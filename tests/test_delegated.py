@@ -55,6 +55,8 @@ def test_daemon_moves_into_supervisor_and_creates_classes_below_its_cgroup(host)
     assert (fs.path(SERVICE) / "web").is_dir() and (fs.path(SERVICE) / "jobs" / "batch").is_dir()
     assert "cpu" in fs.read(SERVICE, "cgroup.subtree_control")
     assert not (fs.path() / "web").exists()  # nothing at the mount's top
+    # nothing written above the delegated root: those cgroups are systemd's
+    assert fs.read("", "cgroup.subtree_control") == "" and fs.read("system.slice", "cgroup.subtree_control") == ""
     be.close()
     assert fs.read(SERVICE, "cgroup.subtree_control") == "-cpu"  # handed back for the next start
 
@@ -137,3 +139,11 @@ def test_own_cgroup_reads_the_unified_line(tmp_path):
     assert own_cgroup(str(f)) == "/system.slice/wlmtui.service/supervisor"
     with pytest.raises(BackendError, match="cannot read"):
         own_cgroup(str(tmp_path / "nope"))
+
+
+def test_without_cpu_delegated_it_says_so(host):
+    fs, _, _, state = host
+    fs.write(SERVICE, "cgroup.controllers", "memory pids\n")
+    be = _select(host, _policy(state), role="daemon")
+    with pytest.raises(BackendError, match="cpu controller is not delegated to .*Delegate=yes"):
+        be.attach({"web": "web"})

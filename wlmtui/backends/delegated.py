@@ -144,6 +144,24 @@ class DelegatedV2Backend(CgroupV2Backend):
                                "delegated root belong to wlmtui and systemd; choose another cgroup path")
         return super().attach(cgroups, create=create)
 
+    def _create(self, cg) -> None:
+        """Like the v2 backend, but never writes above the delegated root: the
+        cgroups above it are systemd's, and Delegate=yes has enabled cpu there."""
+        try:
+            with open(os.path.join(self.root, "cgroup.controllers"), encoding="ascii") as fh:
+                delegated = fh.read().split()
+        except OSError as exc:
+            raise BackendError(f"{cg.name}: cannot read {self.root}/cgroup.controllers: "
+                               f"{(exc.strerror or str(exc)).lower()}") from None
+        if "cpu" not in delegated:
+            raise BackendError(f"{cg.name}: the cpu controller is not delegated to {self.root} "
+                               "(set Delegate=yes in the unit)")
+        self._makedirs(cg.name, cg.weight_dir)
+        ancestor = self.root
+        for part in os.path.relpath(cg.weight_dir, self.root).split(os.sep):
+            self._enable_cpu(cg.name, ancestor)
+            ancestor = os.path.join(ancestor, part)
+
     def close(self) -> None:
         super().close()
         path = os.path.join(self.root, "cgroup.subtree_control")
