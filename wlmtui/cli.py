@@ -8,6 +8,7 @@
     wlmtui classify POLICY          show which class each process would be put in (--json)
     wlmtui run --class NAME -- CMD  start a command inside a class's cgroup (sticky)
     wlmtui attach [POLICY]          console on a running --no-ui daemon (its control socket)
+    wlmtui install-unit             write the systemd unit (--dry-run prints it)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ SUBCOMMANDS = {
     "run": ("wlmtui.classify.cli", "run_run"),
     "arm": ("wlmtui.arm.cli", "run_arm"),
     "attach": ("wlmtui.control.attach", "run_attach"),
+    "install-unit": ("wlmtui.unit", "run_install_unit"),
 }
 
 
@@ -86,13 +88,20 @@ def _interval(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of ticks (1 or more)")
+    return int(text)
+
+
 def main_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="wlmtui",
         description="Goal-oriented workload manager for Linux with a live console.",
         epilog="Subcommands: `wlmtui check POLICY`, `wlmtui tokens {record,status,stop,resume}`, "
                "`wlmtui classify POLICY`, `wlmtui run --class NAME [--policy P] -- CMD ARGS`, "
-               "`wlmtui arm report CLASS MS`, `wlmtui attach [POLICY | --state-dir DIR]`. "
+               "`wlmtui arm report CLASS MS`, `wlmtui attach [POLICY | --state-dir DIR]`, "
+               "`wlmtui install-unit [--dry-run]`. "
                "Policy lookup: POLICY, --policy, $WLMTUI_POLICY, /etc/wlmtui/policy.yaml.",
     )
     p.add_argument("policy_pos", nargs="?", metavar="POLICY", help="service policy (YAML)")
@@ -100,11 +109,18 @@ def main_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo", action="store_true", help="run on the built-in simulated host with the demo policy")
     p.add_argument("--no-ui", action="store_true", help="headless: one line per class per tick")
     p.add_argument("--json", action="store_true", help="headless: one JSON object per tick")
+    p.add_argument("--metrics", metavar="HOST:PORT",
+                   help="headless: serve OpenMetrics/Prometheus metrics here (default: policy's metrics:)")
+    p.add_argument("--log", action="store_true",
+                   help="headless: journal lines (events, errors, a summary every --log-every ticks); "
+                        "chosen by itself when the output is the systemd journal")
+    p.add_argument("--log-every", type=_positive_int, metavar="N", help="ticks between --log summaries (default 60)")
     p.add_argument("--once", action="store_true", help="measure one interval, decide, act, print, exit")
     p.add_argument("--dry-run", action="store_true", help="decide but write nothing to cgroups")
     p.add_argument("--interval", type=_interval, metavar="DUR", help="tick interval (default: policy's, else 1s)")
     p.add_argument("--backend", choices=("auto", "v2", "v1", "sim"), help="host backend (default: policy's, else auto)")
-    p.add_argument("--cgroup-root", metavar="DIR", help="directory the class cgroups live under (v2 layout)")
+    p.add_argument("--cgroup-root", metavar="DIR", help="directory the class cgroups live under (v2 layout); 'delegated': below "
+                        "wlmtui's own systemd-delegated cgroup (pure v2, see docs/systemd.md)")
     p.add_argument("--no-create", action="store_true", help="do not create missing class cgroups")
     p.add_argument("--readonly", action="store_true", help="console: hide every editing action")
     p.add_argument("--theme", metavar="NAME", help="console theme")
@@ -154,7 +170,8 @@ def build_loop(args: argparse.Namespace, policy: Policy):
     from wlmtui.loop import ControlLoop, ManualClock
 
     kind = args.backend or policy.backend
-    backend = select_backend(kind, policy, cgroup_root=args.cgroup_root)
+    backend = select_backend(kind, policy, cgroup_root=args.cgroup_root,
+                             role="observe" if args.dry_run or args.no_create else "daemon")
     clock = ManualClock() if backend.kind == "sim" and args.once else time.monotonic
     wall = time.time
     if backend.kind == "sim" and policy.sim_start is not None:
@@ -181,6 +198,8 @@ def run_main(argv: list[str]) -> int:
         args.no_ui = True
     if args.once:
         args.no_ui = True
+    if args.log or args.log_every:
+        args.no_ui = True
     if args.demo:
         policy = demo_policy()
         if args.backend and args.backend != "sim":
@@ -191,6 +210,8 @@ def run_main(argv: list[str]) -> int:
         policy = load_or_report(path)
         if policy is None:
             return 1
+    if args.metrics and not args.no_ui:
+        return fail("--metrics serves the headless daemon; add --no-ui")
     from wlmtui.lock import LockError, LockHeld, StateLock
 
     lock = StateLock(policy.state_dir)  # one writer per state directory (see wlmtui.lock)
@@ -220,14 +241,7 @@ def run_main(argv: list[str]) -> int:
             return fail(str(exc))
         try:
             if args.no_ui:
-                from wlmtui.headless import run_headless
-
-                if args.once:
-                    return run_headless(loop, as_json=args.json, once=True)
-                from wlmtui.control.daemon import serving
-
-                with serving(loop) as publish_also:
-                    return run_headless(loop, as_json=args.json, publish_also=publish_also)
+                return _run_daemon(args, loop, policy)
             from wlmtui.ui.app import run_console
 
             return run_console(loop, readonly=args.readonly, theme=args.theme)
@@ -235,6 +249,34 @@ def run_main(argv: list[str]) -> int:
             loop.close()
     finally:
         lock.release()
+
+
+def _run_daemon(args: argparse.Namespace, loop, policy: Policy) -> int:
+    """The headless loop with what a daemon serves beside it: metrics,
+    systemd notification, journal lines and (not for ``--once``) the control socket."""
+    from contextlib import ExitStack
+
+    from wlmtui import daemon
+    from wlmtui.headless import run_headless
+
+    try:
+        extras = daemon.setup(metrics_address=args.metrics or policy.metrics, log=args.log,
+                              log_every=args.log_every, as_json=args.json, interval=loop.interval)
+    except daemon.MetricsError as exc:
+        return fail(str(exc))
+    for note in extras.notes:
+        print(f"wlmtui: warning: {note}", file=sys.stderr)
+    if extras.metrics is not None:
+        print(f"wlmtui: metrics at {extras.metrics.url}", file=sys.stderr, flush=True)
+    with ExitStack() as stack:
+        stack.callback(extras.close)
+        hooks = list(extras.hooks)
+        if not args.once:
+            from wlmtui.control.daemon import serving
+
+            hooks += stack.enter_context(serving(loop))
+        return run_headless(loop, as_json=args.json, once=args.once, journal_every=extras.journal_every,
+                            hooks=hooks, notifier=extras.notifier)
 
 
 def run_check(argv: list[str]) -> int:

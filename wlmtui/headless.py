@@ -2,6 +2,11 @@
 
 SIGHUP reloads the policy (a bad file is reported and the old one stays);
 SIGTERM and SIGINT let the current tick finish, then exit 0.
+
+``journal_every`` switches the per-tick lines for journal lines (events and
+a summary every N ticks, see :mod:`wlmtui.journal_log`); ``hooks`` get each
+snapshot after it is printed (the metrics endpoint); ``notifier`` tells
+systemd about readiness, the watchdog, reloads and stopping.
 """
 
 from __future__ import annotations
@@ -53,42 +58,53 @@ def emit(snap: Snapshot, out: TextIO, as_json: bool) -> None:
 
 
 def run_headless(loop: ControlLoop, *, as_json: bool = False, once: bool = False, out: TextIO | None = None,
-                 publish_also: Sequence[Callable[[Snapshot], None]] = ()) -> int:
-    """Run until a signal (or one tick with ``once``); returns the exit code.
-
-    ``publish_also``: more receivers of each snapshot (the control socket).
-    """
+                 journal_every: int | None = None, hooks: Sequence[Callable[[Snapshot], None]] = (),
+                 notifier=None) -> int:
+    """Run until a signal (or one tick with ``once``); returns the exit code."""
     out = out or sys.stdout
-    if not as_json:
-        mode = " (dry run: nothing is written)" if loop.dry_run else ""
-        summary = replace(loop.policy, interval=loop.interval).summary()
-        out.write(f"wlmtui: {summary} on {loop.backend.label}{mode}\n")
-        out.flush()
+    mode = " (dry run: nothing is written)" if loop.dry_run else ""
+    started = f"wlmtui: {replace(loop.policy, interval=loop.interval).summary()} on {loop.backend.label}{mode}"
+    if journal_every is not None and not as_json:
+        from wlmtui.journal_log import JournalWriter
+
+        printer = JournalWriter(out, journal_every)
+        printer.start(started)
+    else:
+        printer = lambda snap: emit(snap, out, as_json)  # noqa: E731
+        if not as_json:
+            out.write(started + "\n")
+            out.flush()
+
+    def publish(snap: Snapshot) -> None:
+        printer(snap)
+        for hook in hooks:
+            hook(snap)
+        if notifier is not None:
+            notifier.after_tick(snap)  # last: READY=1 once the tick is out everywhere
     if once:
         loop.prime()
         if isinstance(loop.clock, ManualClock):
             loop.clock.advance(loop.interval)  # the simulated host needs no real waiting
         else:
             time.sleep(loop.interval)
-        emit(loop.step(), out, as_json)
+        publish(loop.step())
         return 0
     stop = threading.Event()
     previous = {}
 
     def _stop(signum, frame):  # noqa: ARG001
+        if notifier is not None and not stop.is_set():
+            notifier.stopping()
         stop.set()
 
     def _reload(signum, frame):  # noqa: ARG001
+        if notifier is not None:
+            notifier.reloading()
         loop.send(Reload())
 
     for sig, handler in ((signal.SIGTERM, _stop), (signal.SIGINT, _stop), (signal.SIGHUP, _reload)):
         previous[sig] = signal.signal(sig, handler)
     try:
-        def publish(snap: Snapshot) -> None:
-            emit(snap, out, as_json)
-            for receiver in publish_also:
-                receiver(snap)
-
         loop.run(stop, publish)
     finally:
         for sig, handler in previous.items():

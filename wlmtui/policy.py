@@ -31,7 +31,7 @@ DEFAULT_VELOCITY = 20.0  # what an empty velocity target (as wlmd writes it) mea
 DEFAULT_STATE_DIR = "/var/lib/wlmtui"
 
 TOP_KEYS = ("service_classes", "interval", "backend", "cgroup_root", "defaults", "state_dir", "simulation",
-            "control_group")
+            "control_group", "metrics")
 DEFAULT_KEYS = ("gains", "max_step", "deadband", "min_weight", "max_weight", "base_weight")
 CLASS_KEYS = (
     "name", "type", "cgroup", "goal", "importance", "min_weight", "max_weight", "base_weight",
@@ -139,6 +139,7 @@ class Policy:
     sim_start: float | None = None  # epoch the simulated host's wall clock starts at
     source: str | None = None
     control_group: str | None = None  # members may edit through the control socket (wlmtui attach)
+    metrics: str | None = None  # HOST:PORT of the OpenMetrics endpoint (headless), or None
 
     def get(self, name: str) -> ServiceClass | None:
         return next((c for c in self.classes if c.name == name), None)
@@ -517,6 +518,16 @@ def parse_policy(text: str, filename: str = "policy.yaml") -> Policy:
         except KeyError:
             check.add(check.key_line(doc, "control_group", 1), "control_group",
                       f"({control_group!r}) is not a group on this host (see /etc/group)")
+    if isinstance(doc.get("metrics"), int) and not isinstance(doc.get("metrics"), bool):
+        doc["metrics"] = str(doc["metrics"])  # a bare port: loopback
+    metrics = check.text(doc, "metrics", "metrics", 1)
+    if metrics is not None:
+        from wlmtui.listen_address import MetricsError, parse_address
+
+        try:
+            parse_address(metrics)
+        except MetricsError as exc:
+            check.add(check.key_line(doc, "metrics", 1), "metrics", str(exc).removeprefix("metrics address "))
     dnode = check.mapping(doc.get("defaults"), "defaults", check.key_line(doc, "defaults", 1)) or {}
     dline = check.key_line(doc, "defaults", 1)
     if dnode:
@@ -590,7 +601,7 @@ def parse_policy(text: str, filename: str = "policy.yaml") -> Policy:
     return Policy(
         classes=tuple(classes), interval=interval, backend=backend, cgroup_root=cgroup_root,
         state_dir=state_dir, sim_cpus=sim_cpus, sim_seed=sim_seed, sim_start=sim_start,
-        control_group=control_group,
+        control_group=control_group, metrics=metrics,
     )
 
 

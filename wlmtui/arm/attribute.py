@@ -87,7 +87,9 @@ class CgroupAttributor:
         classes = {c.name: c.cgroup for c in policy.classes if c.cgroup}
         raw = policy.cgroup_root
         root: str | None = "" if not raw else raw
-        if raw and raw.startswith("/"):
+        if raw == "delegated":  # below the daemon's own cgroup: match by suffix
+            root = None
+        elif raw and raw.startswith("/"):
             root = None
             try:
                 from wlmtui.backends.detect import relative_root

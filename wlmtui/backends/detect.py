@@ -12,6 +12,14 @@ Where class cgroups live (``class.cgroup`` is always relative):
   (tests use fake trees). With ``v1`` DIR must lie inside one of the two
   mounts; its path relative to that mount is then used in both.
 
+``cgroup_root: delegated`` (or ``--cgroup-root delegated``) puts the classes
+below wlmtui's own cgroup, as systemd's ``Delegate=yes`` hands it over (pure
+v2 only; see :mod:`wlmtui.backends.delegated`). It is also chosen by itself
+when systemd started wlmtui as a notify service (``$NOTIFY_SOCKET`` set),
+the policy names no ``cgroup_root``, no ``--cgroup-root`` is given and the
+host is pure v2: classes at the mount's top would break systemd's
+single-writer rule there.
+
 ``policy.cgroup_root`` is relative to the mount (``wlm`` and ``/wlm`` both
 mean ``<mount>/wlm``, as cgroup paths in ``/proc/PID/cgroup`` are written),
 unless it is an absolute path inside the mount in question
@@ -103,12 +111,26 @@ def _explicit_root(kind: str, root: str, mountinfo: str, proc_pressure: str) -> 
     return CgroupV2Backend(root, mount=mount or root, proc_pressure=proc_pressure)
 
 
+def wants_delegated(policy: Policy, cgroup_root: str | None, env=None, role: str = "tool") -> bool:
+    from wlmtui.backends.delegated import DELEGATED
+
+    if cgroup_root is not None:
+        return cgroup_root == DELEGATED
+    if policy.cgroup_root is not None:
+        return policy.cgroup_root == DELEGATED
+    return role != "tool" and bool((os.environ if env is None else env).get("NOTIFY_SOCKET"))
+
+
 def select_backend(kind: str | None, policy: Policy, *, cgroup_root: str | None = None,
-                   mountinfo: str = MOUNTINFO, proc_pressure: str = PROC_PRESSURE) -> Backend:
+                   mountinfo: str = MOUNTINFO, proc_pressure: str = PROC_PRESSURE,
+                   proc_self_cgroup: str | None = None, env=None, role: str = "tool") -> Backend:
     """The backend for ``kind`` (``None``: the policy's ``backend``).
 
     ``auto`` picks pure v2 when a cgroup2 mount offers the cpu controller,
     else the hybrid backend when a v1 cpu mount and a cgroup2 mount exist.
+    ``role`` says who asks, for ``cgroup_root: delegated``: ``daemon``
+    (moves itself into its leaf), ``observe`` (a dry run: looks only) or
+    ``tool`` (another command: reads where the daemon recorded the root).
     The backend is not attached yet. Raises :class:`BackendError` with a
     one-line reason when nothing fits.
     """
@@ -119,12 +141,23 @@ def select_backend(kind: str | None, policy: Policy, *, cgroup_root: str | None 
         from wlmtui.backends.sim import SimHost
 
         return SimHost(policy)
-    if cgroup_root:
+    delegated = wants_delegated(policy, cgroup_root, env, role)
+    explicit = (cgroup_root or policy.cgroup_root) == "delegated"
+    if cgroup_root and not delegated:
         return _explicit_root(kind, cgroup_root, mountinfo, proc_pressure)
 
     mounts = _mounts(mountinfo)
     present = tuple(m for m in (mounts.v2, mounts.v1_cpu) if m)
     v2_cpu = mounts.v2 is not None and cpu_controller_available(mounts.v2)
+    if delegated and v2_cpu and kind in ("auto", "v2"):
+        from wlmtui.backends.delegated import PROC_SELF_CGROUP, select_delegated
+
+        return select_delegated(mounts.v2, proc_pressure, state_dir=policy.state_dir, role=role,
+                                proc_self_cgroup=proc_self_cgroup or PROC_SELF_CGROUP)
+    if explicit:
+        raise BackendError("cgroup_root: delegated is for pure cgroup-v2 hosts with the v2 backend; "
+                           + ("this host binds cpu to cgroup v1" if not v2_cpu else f"not with --backend {kind}")
+                           + " (name a cgroup_root instead)")
     if kind == "v2":
         if mounts.v2 is None:
             raise BackendError(f"--backend v2: no cgroup2 mount in {mountinfo}; {_FALLBACK}")

@@ -335,6 +335,8 @@ def policy_to_yaml(policy: Policy) -> str:
              f"backend: {policy.backend}"]
     if policy.cgroup_root:
         lines.append(f"cgroup_root: {policy.cgroup_root}")
+    if policy.metrics:
+        lines.append(f"metrics: '{policy.metrics}'")
     lines.append("service_classes:")
     y = _yaml()
     y.indent(mapping=2, sequence=4, offset=2)
