@@ -16,7 +16,6 @@ import os
 import shlex
 import shutil
 import sys
-import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -56,26 +55,17 @@ def resolved_exec() -> str:
     return f"{_quote(sys.executable)} -m wlmtui"
 
 
-def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
-    directory = path.parent
+def atomic_write(path: Path, text: str) -> None:
+    """Write the unit atomically (the policy saver's temp + fsync + rename)."""
+    from wlmtui.ui.policy_save import SaveError, atomic_write_with_backup
+
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_with_backup(path, text, backup=False)
     except OSError as exc:
-        raise UnitError(f"cannot write in {directory}: {(exc.strerror or str(exc)).lower()}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise UnitError(f"cannot write {path}: {(exc.strerror or str(exc)).lower()}") from None
+        raise UnitError(f"cannot write in {path.parent}: {(exc.strerror or str(exc)).lower()}") from None
+    except SaveError as exc:
+        raise UnitError(str(exc)) from None
 
 
 def run_install_unit(argv: list[str]) -> int:
