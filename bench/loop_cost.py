@@ -380,9 +380,11 @@ def _steal_and_total() -> tuple[int, int]:
     return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
 
 
-def measure_together(watched: list[_Watched], duration: float) -> tuple[list[dict], float]:
+def measure_together(watched: list[_Watched], duration: float, cpu=None) -> tuple[list[dict], float]:
     """CPU of every process over one common window (so they share the host's noise),
-    and the host's steal time over it (a VM's vCPU time taken by the hypervisor)."""
+    and the host's steal time over it (a VM's vCPU time taken by the hypervisor).
+    ``cpu(pid)`` reads a process's CPU seconds (default: its live threads' schedstat)."""
+    cpu = cpu or proc_cpu_seconds
     for w in watched:
         if not w.first.wait(timeout=30):
             w.check()
@@ -390,9 +392,9 @@ def measure_together(watched: list[_Watched], duration: float) -> tuple[list[dic
         w.check()
     s0, j0 = _steal_and_total()
     t0 = time.monotonic()
-    cpu0 = [proc_cpu_seconds(w.proc.pid) for w in watched]
+    cpu0 = [cpu(w.proc.pid) for w in watched]
     time.sleep(duration)
-    cpu1 = [proc_cpu_seconds(w.proc.pid) for w in watched]
+    cpu1 = [cpu(w.proc.pid) for w in watched]
     t1 = time.monotonic()
     s1, j1 = _steal_and_total()
     for w in watched:

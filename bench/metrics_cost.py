@@ -40,7 +40,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from bench.loop_cost import ROOT, _steal_and_total, _Watched
+from bench.loop_cost import ROOT, _Watched
+from bench.loop_cost import measure_together as _measure_together
 from bench.report import machine_line, table, verdict
 
 GOAL_PCT_OF_CORE = 1.0
@@ -73,23 +74,9 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 def measure_together(watched: list[_Watched], duration: float) -> tuple[list[dict], float]:
-    """CPU of every process over one common window, and the host's steal time over it."""
-    for w in watched:
-        if not w.first.wait(timeout=30):
-            w.check()
-            raise RuntimeError(f"{' '.join(w.argv[1:4])} printed no tick in 30 s")
-        w.check()
-    s0, j0 = _steal_and_total()
-    t0 = time.monotonic()
-    cpu0 = [process_cpu_seconds(w.proc.pid) for w in watched]
-    time.sleep(duration)
-    cpu1 = [process_cpu_seconds(w.proc.pid) for w in watched]
-    t1 = time.monotonic()
-    s1, j1 = _steal_and_total()
-    for w in watched:
-        w.check()
-    out = [{"cpu_s": b - a, "wall_s": t1 - t0, "pct": 100.0 * (b - a) / (t1 - t0)} for a, b in zip(cpu0, cpu1)]
-    return out, 100.0 * (s1 - s0) / max(1, j1 - j0)
+    """CPU of every process over one common window, counting exited threads
+    (the HTTP server answers each scrape on a short-lived thread)."""
+    return _measure_together(watched, duration, cpu=process_cpu_seconds)
 
 
 def free_port() -> int:
@@ -149,19 +136,24 @@ def wait_for_endpoint(url: str, timeout: float = 30.0) -> None:
 
 def measure(n: int, duration: float) -> dict:
     with tempfile.TemporaryDirectory(prefix="wlmtui-bench-metrics-") as tmp:
-        policy = os.path.join(tmp, "policy.yaml")
-        Path(policy).write_text(policy_text(n).replace("backend: sim", f"backend: sim\nstate_dir: {tmp}"))
+        def daemon(name: str) -> list[str]:
+            """The command of one daemon, with its own state_dir (one writer per state_dir)."""
+            state = os.path.join(tmp, name)
+            policy = os.path.join(tmp, f"{name}.yaml")
+            Path(policy).write_text(policy_text(n).replace("backend: sim", f"backend: sim\nstate_dir: {state}"))
+            return [sys.executable, "-m", "wlmtui", "--no-ui", "--log", "--log-every", "3600", policy]
+
         env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         env.pop("NOTIFY_SOCKET", None)
         port = free_port()
         url = f"http://127.0.0.1:{port}/metrics"
-        base = [sys.executable, "-m", "wlmtui", "--no-ui", "--log", "--log-every", "3600", policy]
         watched: list[_Watched] = []
         scraper = None
         try:
-            watched.append(_Watched(base, first_line_is_header=True, env=env))
-            watched.append(_Watched(base, first_line_is_header=True, env=env))
-            watched.append(_Watched(base + ["--metrics", f"127.0.0.1:{port}"], first_line_is_header=True, env=env))
+            watched.append(_Watched(daemon("plain"), first_line_is_header=True, env=env))
+            watched.append(_Watched(daemon("again"), first_line_is_header=True, env=env))
+            watched.append(_Watched(daemon("metrics") + ["--metrics", f"127.0.0.1:{port}"], first_line_is_header=True,
+                                    env=env))
             wait_for_endpoint(url)
             scraper = Scraper(url, 1.0, limit=int(duration) + 5).start()
             (plain, again, metrics), steal = measure_together(watched, duration)
