@@ -20,8 +20,23 @@ def _delta(cur: int, prev: int) -> int:
     return cur - prev if cur >= prev else cur
 
 
+#: What :func:`class_measure` gives a class whose counters did not move and
+#: that reported nothing (any ``dt > 0``): one shared object each, so that
+#: the engine can tell a quiet class by identity (``m is QUIET``).
+QUIET = ClassMeasure(usage=0.0, cpu_stall=0.0, cpu_full=0.0, mem_stall=0.0, io_stall=0.0, velocity=None)
+QUIET_NO_FULL = ClassMeasure(usage=0.0, cpu_stall=0.0, cpu_full=None, mem_stall=0.0, io_stall=0.0, velocity=None)
+#: ... and one whose cgroup is missing and that reported nothing
+MISSING = ClassMeasure(present=False)
+QUIET_MEASURES = (QUIET, QUIET_NO_FULL, MISSING)
+
+
 def class_measure(prev: CgroupCounters | None, cur: CgroupCounters | None, dt: float,
                   rt: tuple[float, ...] = (), completions: int | None = None, failed: int = 0) -> ClassMeasure:
+    if not rt and not completions and not failed:
+        if cur is None:
+            return MISSING
+        if dt > 0 and cur == prev:  # nothing moved: every rate is 0, whatever dt
+            return QUIET if cur.cpu_full_us is not None else QUIET_NO_FULL
     done = len(rt) if completions is None else max(completions, len(rt))
     if cur is None:
         return ClassMeasure(present=False, rt_samples=rt, completions=done, failed=failed)
