@@ -35,7 +35,7 @@ def class_measure(prev: CgroupCounters | None, cur: CgroupCounters | None, dt: f
     if not rt and not completions and not failed:
         if cur is None:
             return MISSING
-        if dt > 0 and cur == prev:  # nothing moved: every rate is 0, whatever dt
+        if dt > 0 and (cur is prev or cur == prev):  # nothing moved: every rate is 0, whatever dt
             return QUIET if cur.cpu_full_us is not None else QUIET_NO_FULL
     done = len(rt) if completions is None else max(completions, len(rt))
     if cur is None:
