@@ -42,7 +42,16 @@ def test_encoders_match_on_quiet_classes_and_rows_are_reused(tmp_path):
     with fake_tree(names) as tree:
         policy = parse_policy(policy_text(12, None, "50ms"))
         clock = ManualClock()
-        loop = ControlLoop(policy, tree.backend(policy), create=False, clock=clock)
+        from wlmtui.classify.classifier import Classifier
+        from wlmtui.classify.fake import FakeProcTable
+        from wlmtui.classify.placer import RecordingPlacer
+        from wlmtui.classify.sticky import MemoryStickyStore
+
+        procs = FakeProcTable()
+        placer = RecordingPlacer(procs)
+        classifier = Classifier(policy, placer, procs=procs, events=False, detail=False, sticky=MemoryStickyStore(),
+                                own_ns=None, clock=clock, members_every=1.0)
+        loop = ControlLoop(policy, tree.backend(policy), create=False, clock=clock, classifier=classifier)
         try:
             loop.prime()
             snaps = []
@@ -52,6 +61,8 @@ def test_encoders_match_on_quiet_classes_and_rows_are_reused(tmp_path):
         finally:
             loop.close()
     assert loop.engine.skipped >= 30
+    assert all(s.classify is not None for s in snaps)
+    assert snaps[-1].classify.classes is snaps[-2].classify.classes  # counts reused: the encoder's cache is hit
     _check(snaps)
     # and the rows did repeat as objects, so the caches were used
     assert sum(a is b for a, b in zip(snaps[-1].decision.classes, snaps[-2].decision.classes)) >= 6

@@ -86,6 +86,7 @@ class JsonLines:
 
     def __init__(self) -> None:
         self._rows: dict[str, tuple] = {}  # name -> (row, encoded bytes)
+        self._counts: tuple | None = None  # (ClassifyReport.classes, encoded bytes)
 
     def encode(self, snap: Snapshot) -> bytes:
         parts = []
@@ -100,7 +101,14 @@ class JsonLines:
             if tok is None:
                 rows[c.name] = (c, data)
             parts.append(data)
-        doc = snap.json_head()
+        doc = snap.json_head(classify=False)
+        report = snap.classify
+        if report is not None:  # the class counts: encoded again only when the classifier made new ones
+            head = report.to_json(processes=False, classes=False)
+            if self._counts is None or self._counts[0] is not report.classes:
+                self._counts = (report.classes, orjson.dumps(report.classes_json(), option=orjson.OPT_NON_STR_KEYS))
+            head["classes"] = orjson.Fragment(self._counts[1])
+            doc["classify"] = head
         doc["classes"] = orjson.Fragment(b"[" + b",".join(parts) + b"]")
         doc["events"] = [{"kind": e.kind, "text": e.text} for e in snap.events]
         doc["errors"] = list(snap.errors)

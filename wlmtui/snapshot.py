@@ -47,11 +47,12 @@ class Snapshot:
         doc["errors"] = list(self.errors)
         return doc
 
-    def json_head(self) -> dict:
-        """The ``--json`` document's keys before ``classes`` (in order)."""
+    def json_head(self, classify: bool = True) -> dict:
+        """The ``--json`` document's keys before ``classes`` (in order);
+        ``classify=False`` leaves ``None`` there (for an encoder of its own)."""
         return {
             "tick": self.tick,
-            "classify": None if self.classify is None else self.classify.to_json(processes=False),
+            "classify": None if self.classify is None or not classify else self.classify.to_json(processes=False),
             "time": self.wall,
             "dt": round(self.dt, 4),
             "loop_ms": round(self.loop_ms, 3),

@@ -124,6 +124,10 @@ class ClassifyReport:
     rules: int = 0
     detail: bool = True  # False: per-process detail was not gathered (processes and busiest empty)
 
+    def classes_json(self) -> list[dict]:
+        return [{"name": c.name, "count": c.count, "present": c.present,
+                 "busiest": [p.to_json() for p in c.busiest]} for c in self.classes]
+
     def by_class(self, name: str) -> tuple[ProcessInfo, ...]:
         return tuple(p for p in self.processes if p.cls == name)
 
@@ -131,14 +135,15 @@ class ClassifyReport:
         """``(kind, text)`` for the loop's event log: one per move and error."""
         return [("classify", m.describe()) for m in self.moved] + [("error", f"classify: {e}") for e in self.errors]
 
-    def to_json(self, processes: bool = True) -> dict:
+    def to_json(self, processes: bool = True, classes: bool = True) -> dict:
         """Plain types; ``processes=False`` leaves the per-process list out
-        (headless JSON lines: counts, busiest, moves and errors only)."""
+        (headless JSON lines: counts, busiest, moves and errors only);
+        ``classes=False`` leaves ``None`` where the counts go (for an encoder
+        that puts in its own encoding of :meth:`classes_json`)."""
         return {
             "time": self.time, "scan_ms": round(self.scan_ms, 3), "scanned": self.scanned, "new": self.new,
             "full": self.full, "events": self.events, "dry_run": self.dry_run, "rules": self.rules,
-            "classes": [{"name": c.name, "count": c.count, "present": c.present,
-                         "busiest": [p.to_json() for p in c.busiest]} for c in self.classes],
+            "classes": self.classes_json() if classes else None,
             "moved": [{"pid": m.pid, "exe": m.exe, "class": m.cls, "rule": m.rule, "via": m.via,
                        "dry_run": m.dry_run} for m in self.moved],
             "processes": [p.to_json() for p in self.processes] if processes else None,
