@@ -125,3 +125,25 @@ def test_pin_and_unquiet_end_the_skip():
     e.pin("api", 300)
     d = e.tick(Observation(dt=0.05, classes=quiet), 0.3)
     assert e.skipped == before and d.get("api").weight == 300 and d.get("api").pinned
+
+
+def test_derive_fast_path_equals_class_measure_per_class():
+    from wlmtui.observation import RawSample
+    from wlmtui.sensors import derive
+
+    rng = random.Random(7)
+    names = [f"c{i}" for i in range(30)]
+    prev = RawSample(t=1.0, classes={n: CgroupCounters(100, 5, 3, 0, 0, 0, 0) for n in names})
+    for _ in range(50):
+        classes = {}
+        for n in names:
+            old = prev.classes[n]
+            r = rng.random()
+            classes[n] = (None if r < 0.1 else old if r < 0.4 else
+                          CgroupCounters(*(getattr(old, f) for f in old.__slots__)) if old is not None and r < 0.6
+                          else _counters(rng, old, True, rng.random() < 0.5))
+        cur = RawSample(t=prev.t + rng.uniform(0.04, 0.06), classes=classes)
+        obs = derive(prev, cur)
+        dt = cur.t - prev.t
+        assert obs.classes == {n: class_measure(prev.classes.get(n), c, dt, (), None, 0) for n, c in classes.items()}
+        prev = cur

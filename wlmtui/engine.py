@@ -110,6 +110,14 @@ def recovered(cls: ServiceClass, m: ClassMeasure | None) -> bool:
     return latest <= cls.goal.value
 
 
+_TERMS = ClassDecision._fields.index("terms")
+
+
+def _with_terms(row: ClassDecision, terms: controller.Terms) -> ClassDecision:
+    """``row._replace(terms=terms)``, without _replace's per-call overhead."""
+    return tuple.__new__(ClassDecision, (*row[:_TERMS], terms, *row[_TERMS + 1:]))
+
+
 class _Quiet(NamedTuple):
     """A tick whose decision is its own fixed point, and what it was made of."""
 
@@ -235,7 +243,7 @@ class Engine:
             )
             if st.pinned is not None:
                 t = controller.Terms(t.error, t.p, t.i, t.step, float(st.pinned), t.windup, "pinned")
-            rows[i] = row._replace(terms=t)
+            rows[i] = _with_terms(row, t)
         return Decision(classes=tuple(rows), paused=q.decision.paused)
 
     def _quiet_tick(self, obs: Observation, token_pi: Mapping[str, float | None], decision: Decision,

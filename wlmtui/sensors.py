@@ -82,12 +82,25 @@ def system_pressure(prev: PressureLine | None, cur: PressureLine, dt: float) -> 
 def derive(prev: RawSample | None, cur: RawSample) -> Observation:
     """Rates over ``cur.t - prev.t``; the first sample yields idle measures."""
     dt = cur.t - prev.t if prev is not None else 0.0
-    classes = {
-        name: class_measure(prev.classes.get(name) if prev else None, counters, dt,
-                            tuple(cur.transactions.get(name, ())), cur.completions.get(name),
-                            cur.failed.get(name, 0))
-        for name, counters in cur.classes.items()
-    }
+    if prev is not None and dt > 0 and not cur.transactions and not cur.completions and not cur.failed:
+        # nothing reported this interval (the usual case): only the counters can make a class busy
+        before = prev.classes.get
+        classes = {}
+        for name, counters in cur.classes.items():
+            old = before(name)
+            if counters is None:
+                classes[name] = MISSING
+            elif old is counters or old == counters:
+                classes[name] = QUIET if counters.cpu_full_us is not None else QUIET_NO_FULL
+            else:
+                classes[name] = class_measure(old, counters, dt)
+    else:
+        classes = {
+            name: class_measure(prev.classes.get(name) if prev else None, counters, dt,
+                                tuple(cur.transactions.get(name, ())), cur.completions.get(name),
+                                cur.failed.get(name, 0))
+            for name, counters in cur.classes.items()
+        }
     system = {
         res: system_pressure(prev.system.get(res) if prev else None, line, dt)
         for res, line in cur.system.items()
