@@ -251,12 +251,19 @@ class CgroupPlacer:
         gives a fresh list on each read (cgroup v2), opened afresh on v1."""
         out: dict[str, frozenset[int]] = {}
         keep = self._keep
+        # the kept (v2) side first: where it is empty the intersection is too,
+        # and the v1 side need not be opened at all
+        order = sorted(range(len(keep)), key=lambda i: not keep[i])
         for name, paths in self._dirs.items():
             try:
-                sets = [self._read_members(p, k) for p, k in zip(paths, keep)]
+                pids = self._read_members(paths[order[0]], keep[order[0]])
+                for i in order[1:]:
+                    if not pids:
+                        break
+                    pids = pids & self._read_members(paths[i], keep[i])
             except (OSError, ValueError):
                 continue
-            out[name] = frozenset.intersection(*sets) if len(sets) > 1 else sets[0]
+            out[name] = pids
         return out
 
     def close(self) -> None:
