@@ -522,3 +522,36 @@ def test_this_kernels_counter_files_take_the_fast_path():
             assert cpu_stat_usage(data) == parse_cpu_stat(data.decode())[0], path
         else:
             assert pressure_line(data) == parse_pressure(data.decode())[0], path
+
+
+def test_unchanged_counter_bytes_return_the_same_counters_and_changes_are_parsed(tmp_path):
+    """With all four files kept open, a sample whose bytes did not change
+    returns the previous CgroupCounters object; a change is parsed (same
+    values as a fresh backend reads); an unlinked file (not cgroupfs) still
+    reads as removed."""
+    from fake_cgroupfs import FakeCgroupFs
+
+    from wlmtui.backends.cgroupfs import CgroupV2Backend
+
+    fs = FakeCgroupFs(tmp_path / "cg")
+    fs.add("a")
+    b = CgroupV2Backend(str(fs.root), proc_pressure=str(fs.proc_pressure))
+    assert not b.on_cgroupfs
+    b.attach({"a": "a"}, create=False)
+    first = b.sample(0.0).classes["a"]
+    second = b.sample(1.0).classes["a"]
+    assert second is not None and second == first
+    third = b.sample(2.0).classes["a"]
+    assert third is second  # unchanged bytes: not parsed again
+    stat = fs.path("a") / "cpu.stat"
+    stat.write_text(stat.read_text().replace(f"usage_usec {first.usage_us}", f"usage_usec {first.usage_us + 500}"))
+    moved = b.sample(3.0).classes["a"]
+    assert moved.usage_us == first.usage_us + 500
+    fresh = CgroupV2Backend(str(fs.root), proc_pressure=str(fs.proc_pressure))
+    fresh.attach({"a": "a"}, create=False)
+    assert fresh.sample(3.0).classes["a"] == moved
+    fresh.close()
+    for f in ("cpu.stat", "cpu.pressure", "memory.pressure", "io.pressure"):
+        (fs.path("a") / f).unlink()
+    assert b.sample(4.0).classes["a"] is None
+    b.close()

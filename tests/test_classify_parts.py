@@ -169,3 +169,70 @@ def test_connector_messages_parse():
     two = _msg(cn.PROC_EVENT_EXEC, 1, 1) + _msg(cn.PROC_EVENT_EXIT, 2, 2, 0, 0, 1, 1)
     assert [e.kind for e in cn.parse(two)] == ["exec", "exit"]
     assert cn.parse(b"\x00" * 10) == [] and cn.parse(_msg(cn.PROC_EVENT_EXEC, 1, 1)[:-4]) == []
+
+
+def test_members_kept_open_on_v2_and_fresh_on_v1_and_tree(tmp_path):
+    """cgroup.procs descriptors are kept only on a cgroup2 mount (a fresh list
+    per pread); v1 and test trees are opened afresh. Either way members() reads
+    the current content, and a removed cgroup drops out."""
+    from wlmtui.classify.placer import CgroupPlacer
+
+    for hierarchies, kept in (((("v2", str(tmp_path / "a")),), 1), (None, 0), ((("cpu", str(tmp_path / "a")),), 0)):
+        root = tmp_path / "a"
+        (root / "web").mkdir(parents=True, exist_ok=True)
+        (root / "web" / "cgroup.procs").write_text("1\n2\n")
+        placer = CgroupPlacer([str(root)], hierarchies=hierarchies)
+        placer.configure({"web": "web"})
+        assert placer.members() == {"web": frozenset({1, 2})}
+        assert len(placer._fds) == kept
+        (root / "web" / "cgroup.procs").write_text("7\n")  # same inode: a kept fd sees it
+        assert placer.members() == {"web": frozenset({7})}
+        placer.close()
+        assert placer._fds == {}
+        (root / "web" / "cgroup.procs").unlink()
+        assert placer.members() == {}
+
+
+def test_classifier_reads_membership_at_most_every_members_every():
+    from wlmtui.classify.classifier import Classifier
+    from wlmtui.classify.placer import RecordingPlacer
+
+    class Counting(RecordingPlacer):
+        reads = 0
+
+        def members(self):
+            self.reads += 1
+            return super().members()
+
+    from wlmtui.policy import parse_policy
+
+    policy = parse_policy("service_classes:\n  - name: web\n    cgroup: web\n    goal: {type: velocity, target: 20}\n")
+    now = [0.0]
+    placer = Counting()
+    clf = Classifier(policy, placer, events=False, clock=lambda: now[0], members_every=1.0, detail=False,
+                     sticky=_NoSticky(), own_ns=None)
+    for _ in range(20):  # 20 ticks of 50 ms: one read at start, one after a second
+        clf.tick(now[0])
+        now[0] += 0.05
+    assert placer.reads == 1
+    clf.tick(now[0])
+    assert placer.reads == 2
+    clf.reconfigure(policy)  # a reload reads at once
+    clf.tick(now[0])
+    assert placer.reads == 3
+
+
+class _NoSticky:
+    dir = None
+
+    def load(self):
+        return {}
+
+    def contains(self, pid, start):
+        return False
+
+    def remove(self, pid, start):
+        pass
+
+    def mark(self, pid, start, cls, by):
+        pass

@@ -19,6 +19,7 @@ from wlmtui.goals import MIN_SAMPLES, Performance, ResponseWindow, percentile, p
 from wlmtui.observation import ClassMeasure, Observation
 from wlmtui.policy import Policy, ServiceClass
 from wlmtui.projection import MARGIN, NO_PROJECTION, ClassPlot, FitPoint, Projection, floor_share
+from wlmtui.sensors import QUIET_MEASURES
 
 #: how steady a share must have been over the PI's window for a class to explore below it
 EXPLORE_SPREAD = 1.02
@@ -109,12 +110,52 @@ def recovered(cls: ServiceClass, m: ClassMeasure | None) -> bool:
     return latest <= cls.goal.value
 
 
-class Engine:
-    """Controllers plus arbiter, holding only what the next tick needs."""
+_TERMS = ClassDecision._fields.index("terms")
 
-    def __init__(self, policy: Policy, weights: Mapping[str, int | None] | None = None):
+
+def _with_terms(row: ClassDecision, terms: controller.Terms) -> ClassDecision:
+    """``row._replace(terms=terms)``, without _replace's per-call overhead."""
+    return tuple.__new__(ClassDecision, (*row[:_TERMS], terms, *row[_TERMS + 1:]))
+
+
+class _Quiet(NamedTuple):
+    """A tick whose decision is its own fixed point, and what it was made of."""
+
+    policy: Policy
+    paused: bool
+    measures: tuple  # (name, ClassMeasure | None) in policy order: quiet singletons
+    token_pi: dict
+    rt_classes: tuple[str, ...]  # classes whose response-time window still takes a tick
+    integrating: tuple[int, ...]  # rows whose controller runs on a constant PI (terms depend on dt)
+    decision: "Decision"
+
+
+class Engine:
+    """Controllers plus arbiter, holding only what the next tick needs.
+
+    **Idle skip** (``skip_unchanged``, on by default): when every class was
+    quiet on the last tick — counters unmoved and nothing reported (the
+    shared measures of :data:`wlmtui.sensors.QUIET_MEASURES`), no PI from a
+    response-time window — and that tick changed nothing (no weight,
+    controller state or share history moved), a tick with the same quiet
+    measures again gives the same decision rows: only the response-time
+    windows take their (empty) tick, and the controllers of classes with a
+    constant PI (discretionary, token) step again, since their terms depend
+    on the interval's length. Those classes are not missing their goal, so
+    their proposal does not reach the arbiter's result. That is exactly what
+    the full computation gives (``tests/test_engine_skip.py`` checks it
+    against ``skip_unchanged=False``); a pin, a policy change or pause, a
+    class that moves or a token PI that changes ends the skip.
+    """
+
+    def __init__(self, policy: Policy, weights: Mapping[str, int | None] | None = None, *,
+                 skip_unchanged: bool = True):
         self.policy = policy
         self.paused = False
+        self.skip_unchanged = skip_unchanged
+        #: ticks answered by the idle skip (for benches and tests)
+        self.skipped = 0
+        self._quiet: _Quiet | None = None
         self._state: dict[str, _ClassState] = {}
         self._sync(weights or {})
 
@@ -122,6 +163,7 @@ class Engine:
     def set_policy(self, policy: Policy) -> None:
         """Adopt a new or edited policy; surviving classes keep their state."""
         self.policy = policy
+        self._quiet = None
         self._sync({})
 
     def pin(self, name: str, weight: int | None) -> None:
@@ -130,6 +172,7 @@ class Engine:
         st = self._state.get(name)
         if cls is None or st is None:
             raise KeyError(name)
+        self._quiet = None
         if weight is None:
             st.pinned = None
         else:
@@ -164,6 +207,72 @@ class Engine:
     # -- the tick -----------------------------------------------------------
     def tick(self, obs: Observation, now: float, token_pi: Mapping[str, float | None] | None = None) -> Decision:
         token_pi = token_pi or {}
+        if self.skip_unchanged:
+            same = self._same_as_quiet(obs, now, token_pi)
+            if same is not None:
+                self.skipped += 1
+                return same
+            before = {name: (st.weight, st.ctl, len(st.shares)) for name, st in self._state.items()}
+            decision = self._tick(obs, now, token_pi)
+            self._quiet = self._quiet_tick(obs, token_pi, decision, before)
+            return decision
+        return self._tick(obs, now, token_pi)
+
+    def _same_as_quiet(self, obs: Observation, now: float, token_pi: Mapping[str, float | None]) -> Decision | None:
+        q = self._quiet
+        if q is None or q.policy is not self.policy or q.paused != self.paused or obs.dt <= 0:
+            return None
+        get = obs.classes.get
+        for name, m in q.measures:
+            if get(name) is not m:
+                return None
+        if token_pi != q.token_pi:
+            return None
+        for name in q.rt_classes:  # what the full tick does to an idle window: one empty tick
+            self._state[name].rt.add(now, (), 0)
+        if not q.integrating:
+            return q.decision
+        rows = list(q.decision.classes)
+        classes = self.policy.classes
+        for i in q.integrating:
+            cls, row = classes[i], rows[i]
+            st = self._state[cls.name]
+            st.ctl, t = controller.step(
+                st.ctl, row.perf.pi, st.weight, gains=cls.gains, deadband=cls.deadband, max_step=cls.max_step,
+                dt=obs.dt, w_min=cls.min_weight, w_max=cls.max_weight,
+            )
+            if st.pinned is not None:
+                t = controller.Terms(t.error, t.p, t.i, t.step, float(st.pinned), t.windup, "pinned")
+            rows[i] = _with_terms(row, t)
+        return Decision(classes=tuple(rows), paused=q.decision.paused)
+
+    def _quiet_tick(self, obs: Observation, token_pi: Mapping[str, float | None], decision: Decision,
+                    before: dict) -> _Quiet | None:
+        """The tick just computed, if the next one with the same quiet inputs
+        must give the same decision; else ``None``."""
+        if obs.dt <= 0:
+            return None
+        measures = []
+        integrating = []
+        for i, (cls, c) in enumerate(zip(self.policy.classes, decision.classes)):
+            m = obs.classes.get(cls.name)
+            if m is not None and not any(m is q for q in QUIET_MEASURES):
+                return None
+            if c.perf.source == "rt-measured":
+                return None
+            st = self._state[cls.name]
+            if before.get(cls.name) != (st.weight, st.ctl, len(st.shares)):
+                return None
+            if c.perf.pi is not None and cls.has_cgroup and not cls.is_token and c.perf.source != "missing":
+                if c.status == "missing":
+                    return None  # a receiver's proposal (which depends on dt) is what the arbiter gives it
+                integrating.append(i)
+            measures.append((cls.name, m))
+        rt = tuple(c.name for c in self.policy.classes
+                   if c.goal.type == "response_time" and obs.classes.get(c.name) is not None)
+        return _Quiet(self.policy, self.paused, tuple(measures), dict(token_pi), rt, tuple(integrating), decision)
+
+    def _tick(self, obs: Observation, now: float, token_pi: Mapping[str, float | None]) -> Decision:
         perfs: dict[str, Performance] = {}
         terms: dict[str, controller.Terms] = {}
         candidates: list[Candidate] = []

@@ -71,6 +71,8 @@ class ControlLoop:
         self._pending: list[Event] = []
         self._prev: RawSample | None = None
         self._written: dict[str, int] = {}
+        #: the per-class errors of the last tick, when it wrote nothing (see _act)
+        self._settled: list[str] | None = None
         self.host = platform.node()
         self.kernel = platform.release()
         for warning in backend.attach(cgroup_map(policy), create=create and not dry_run):
@@ -192,13 +194,38 @@ class ControlLoop:
         if self.tokens is not None:
             token_status = self.tokens.tick(wall_now)
         token_pi = {name: getattr(s, "pi", None) for name, s in token_status.items()}
+        skipped = self.engine.skipped
         decision = self.engine.tick(obs, sample.t, token_pi)
         errors = list(sample.errors)
+        if self.engine.skipped != skipped and self._settled is not None:
+            errors += self._settled  # same rows as last tick, which wrote nothing: nothing to write
+        else:
+            self._settled = self._act(decision, errors)
+        self.tick_count += 1
+        events, self._pending = tuple(self._pending), []
+        snap = Snapshot(
+            tick=self.tick_count, wall=wall_now, dt=obs.dt, loop_ms=(time.perf_counter() - started) * 1000.0,
+            interval=self.interval, policy=self.policy, decision=decision, backend_kind=self.backend.kind,
+            backend_label=self.backend.label, host=self.host, kernel=self.kernel, system=obs.system,
+            tokens=token_status, events=events, errors=tuple(errors), paused=self.engine.paused,
+            dry_run=self.dry_run, dirty=self.dirty, classify=classify,
+        )
+        self.last = snap
+        return snap
+
+    def _act(self, decision, errors: list[str]) -> list[str] | None:
+        """Write the weights that changed; returns the per-class errors when
+        nothing was (or failed to be) written — then a tick that repeats
+        these rows has nothing to do — else ``None``."""
+        missing: list[str] = []
+        settled = True
         for c, cls in zip(decision.classes, self.policy.classes):  # the engine keeps policy order
             if c.measure is not None and not c.measure.present:
-                errors.append(f"{c.name}: cgroup missing")
+                missing.append(f"{c.name}: cgroup missing")
+                errors.append(missing[-1])
             if c.weight is None or c.status == "absent" or self._written.get(c.name) == c.weight:
                 continue
+            settled = False
             if c.changed and c.role != "relax":
                 self._event("decision", f"{c.name} {c.old_weight}→{c.weight}: {c.reason}")
             elif c.changed and c.weight == cls.base_weight:
@@ -212,17 +239,7 @@ class ControlLoop:
             except ActuatorError as exc:
                 self._event("error", str(exc))
                 errors.append(str(exc))
-        self.tick_count += 1
-        events, self._pending = tuple(self._pending), []
-        snap = Snapshot(
-            tick=self.tick_count, wall=wall_now, dt=obs.dt, loop_ms=(time.perf_counter() - started) * 1000.0,
-            interval=self.interval, policy=self.policy, decision=decision, backend_kind=self.backend.kind,
-            backend_label=self.backend.label, host=self.host, kernel=self.kernel, system=obs.system,
-            tokens=token_status, events=events, errors=tuple(errors), paused=self.engine.paused,
-            dry_run=self.dry_run, dirty=self.dirty, classify=classify,
-        )
-        self.last = snap
-        return snap
+        return missing if settled else None
 
     def _with_transactions(self, sample: RawSample) -> RawSample:
         """Add the response times applications reported (ARM) to the sample."""

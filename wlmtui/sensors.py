@@ -20,8 +20,23 @@ def _delta(cur: int, prev: int) -> int:
     return cur - prev if cur >= prev else cur
 
 
+#: What :func:`class_measure` gives a class whose counters did not move and
+#: that reported nothing (any ``dt > 0``): one shared object each, so that
+#: the engine can tell a quiet class by identity (``m is QUIET``).
+QUIET = ClassMeasure(usage=0.0, cpu_stall=0.0, cpu_full=0.0, mem_stall=0.0, io_stall=0.0, velocity=None)
+QUIET_NO_FULL = ClassMeasure(usage=0.0, cpu_stall=0.0, cpu_full=None, mem_stall=0.0, io_stall=0.0, velocity=None)
+#: ... and one whose cgroup is missing and that reported nothing
+MISSING = ClassMeasure(present=False)
+QUIET_MEASURES = (QUIET, QUIET_NO_FULL, MISSING)
+
+
 def class_measure(prev: CgroupCounters | None, cur: CgroupCounters | None, dt: float,
                   rt: tuple[float, ...] = (), completions: int | None = None, failed: int = 0) -> ClassMeasure:
+    if not rt and not completions and not failed:
+        if cur is None:
+            return MISSING
+        if dt > 0 and (cur is prev or cur == prev):  # nothing moved: every rate is 0, whatever dt
+            return QUIET if cur.cpu_full_us is not None else QUIET_NO_FULL
     done = len(rt) if completions is None else max(completions, len(rt))
     if cur is None:
         return ClassMeasure(present=False, rt_samples=rt, completions=done, failed=failed)
@@ -67,12 +82,25 @@ def system_pressure(prev: PressureLine | None, cur: PressureLine, dt: float) -> 
 def derive(prev: RawSample | None, cur: RawSample) -> Observation:
     """Rates over ``cur.t - prev.t``; the first sample yields idle measures."""
     dt = cur.t - prev.t if prev is not None else 0.0
-    classes = {
-        name: class_measure(prev.classes.get(name) if prev else None, counters, dt,
-                            tuple(cur.transactions.get(name, ())), cur.completions.get(name),
-                            cur.failed.get(name, 0))
-        for name, counters in cur.classes.items()
-    }
+    if prev is not None and dt > 0 and not cur.transactions and not cur.completions and not cur.failed:
+        # nothing reported this interval (the usual case): only the counters can make a class busy
+        before = prev.classes.get
+        classes = {}
+        for name, counters in cur.classes.items():
+            old = before(name)
+            if counters is None:
+                classes[name] = MISSING
+            elif old is counters or old == counters:
+                classes[name] = QUIET if counters.cpu_full_us is not None else QUIET_NO_FULL
+            else:
+                classes[name] = class_measure(old, counters, dt)
+    else:
+        classes = {
+            name: class_measure(prev.classes.get(name) if prev else None, counters, dt,
+                                tuple(cur.transactions.get(name, ())), cur.completions.get(name),
+                                cur.failed.get(name, 0))
+            for name, counters in cur.classes.items()
+        }
     system = {
         res: system_pressure(prev.system.get(res) if prev else None, line, dt)
         for res, line in cur.system.items()

@@ -152,6 +152,38 @@ def pressure_line(data: bytes) -> PressureLine:
                         (float(f10), float(f60), float(f300)))
 
 
+def _fast_counters(raw: tuple[bytes, bytes, bytes, bytes]) -> CgroupCounters | None:
+    """The counters from the four files' bytes in the kernel's layout (None:
+    not that layout, or no cpu ``full`` line where the others have one —
+    the full path handles those)."""
+    try:
+        usage = cpu_stat_usage(raw[0])
+        cs, cf = pressure_totals(raw[1])
+        ms, mf = pressure_totals(raw[2])
+        is_, if_ = pressure_totals(raw[3])
+    except ValueError:
+        return None
+    return CgroupCounters(usage, cs, cf, ms, 0 if mf is None else mf, is_, 0 if if_ is None else if_)
+
+
+def errors_since(errors: list[str], name: str) -> bool:
+    """Whether the messages include one about class ``name`` (its read was not clean)."""
+    prefix = f"{name}:"
+    return any(e.startswith(prefix) or e.startswith(f"{name} ") for e in errors)
+
+
+def _on_cgroup2(path: str) -> bool:
+    """Whether ``path`` lies in this host's cgroup2 mount (per mountinfo)."""
+    from wlmtui.backends.mounts import find_cgroup_mounts
+
+    try:
+        v2 = find_cgroup_mounts().v2
+    except (OSError, ValueError):
+        return False
+    real = os.path.realpath(path)
+    return bool(v2) and (real == v2 or real.startswith(v2.rstrip("/") + "/"))
+
+
 # ---------------------------------------------------------------- weights
 
 def weight_to_shares(weight: int) -> int:
@@ -205,6 +237,11 @@ class _Cgroup:
     fds: dict[str, int] = field(default_factory=dict)
     #: usage_usec of the last sample read through the kept cpu.stat fd
     last_usage: int | None = None
+    #: the four kept descriptors (cpu.stat, cpu/memory/io.pressure) once all are open
+    quad: tuple[int, int, int, int] | None = None
+    #: the bytes they gave last, and the counters parsed from them
+    raw: tuple[bytes, ...] = ()
+    counters: CgroupCounters | None = None
 
     def close(self) -> None:
         for fd in self.fds.values():
@@ -214,6 +251,10 @@ class _Cgroup:
                 pass
         self.fds.clear()
         self.last_usage = None
+        self.forget()
+
+    def forget(self) -> None:
+        self.quad, self.raw, self.counters = None, (), None
 
 
 # ---------------------------------------------------------------- backends
@@ -224,10 +265,14 @@ class _CgroupFsBackend(Backend):
 
     weight_file = ""
 
-    def __init__(self, weight_root: str, counter_root: str, *, proc_pressure: str = PROC_PRESSURE) -> None:
+    def __init__(self, weight_root: str, counter_root: str, *, proc_pressure: str = PROC_PRESSURE,
+                 counters_on_cgroupfs: bool | None = None) -> None:
         self.weight_root = os.path.abspath(weight_root)
         self.counter_root = os.path.abspath(counter_root)
         self.proc_pressure = proc_pressure
+        #: on cgroupfs a removed cgroup's reads fail (ENODEV); elsewhere (test
+        #: trees) an unlinked file still reads, and fstat must tell
+        self.on_cgroupfs = _on_cgroup2(self.counter_root) if counters_on_cgroupfs is None else counters_on_cgroupfs
         #: malformed counter lines seen (and skipped) since start
         self.malformed = 0
         self._classes: dict[str, _Cgroup] = {}
@@ -304,6 +349,40 @@ class _CgroupFsBackend(Backend):
             errors.append(f"{where}: skipped {len(bad)} malformed line(s), e.g. {bad[0][:60]!r}")
 
     def _read_class(self, cg: _Cgroup, errors: list[str]) -> CgroupCounters | None:
+        quad = cg.quad
+        if quad is not None:  # all four kept open: the bytes alone say whether anything moved
+            try:
+                raw = (os.pread(quad[0], READ_SIZE, 0), os.pread(quad[1], READ_SIZE, 0),
+                       os.pread(quad[2], READ_SIZE, 0), os.pread(quad[3], READ_SIZE, 0))
+            except OSError:
+                cg.forget()  # the full path below finds out what happened
+            else:
+                if raw == cg.raw:
+                    if self.on_cgroupfs or os.fstat(quad[0]).st_nlink:
+                        return cg.counters  # the same object: nothing moved
+                    cg.close()  # an unlinked file (not cgroupfs) still reads: removed
+                    return None
+                counters = _fast_counters(raw)
+                if counters is not None:
+                    cg.raw, cg.counters, cg.last_usage = raw, counters, counters.usage_us
+                    return counters
+                cg.forget()  # not the kernel's layout: the full path parses and reports it
+        counters = self._read_class_full(cg, errors)
+        if counters is not None and len(cg.fds) == 4 and not errors_since(errors, cg.name):
+            fds = cg.fds
+            cg.quad = (fds["cpu.stat"], fds["cpu.pressure"], fds["memory.pressure"], fds["io.pressure"])
+            try:
+                raw = tuple(os.pread(fd, READ_SIZE, 0) for fd in cg.quad)
+            except OSError:
+                cg.forget()
+            else:
+                if _fast_counters(raw) == counters:  # the next sample compares against these bytes
+                    cg.raw, cg.counters = raw, counters
+                else:
+                    cg.forget()
+        return counters
+
+    def _read_class_full(self, cg: _Cgroup, errors: list[str]) -> CgroupCounters | None:
         fds = cg.fds
         try:
             fd = fds.get("cpu.stat")

@@ -50,6 +50,10 @@ Scope = Callable[[int, int], bool]
 PROC, KTHREAD, INIT, ZOMBIE, OUT = "process", "kernel thread", "pid 1", "zombie", "out of scope"
 TOP = 3
 CMD_SHOWN = 200
+#: seconds between reads of the class cgroups' membership (cgroup.procs) in
+#: the control loop (``make_classifier``); moves made by the classifier itself
+#: count at once. A bare Classifier reads it every tick unless told otherwise.
+MEMBERS_EVERY = 1.0
 
 
 # ---------------------------------------------------------------- the report
@@ -120,6 +124,10 @@ class ClassifyReport:
     rules: int = 0
     detail: bool = True  # False: per-process detail was not gathered (processes and busiest empty)
 
+    def classes_json(self) -> list[dict]:
+        return [{"name": c.name, "count": c.count, "present": c.present,
+                 "busiest": [p.to_json() for p in c.busiest]} for c in self.classes]
+
     def by_class(self, name: str) -> tuple[ProcessInfo, ...]:
         return tuple(p for p in self.processes if p.cls == name)
 
@@ -127,14 +135,15 @@ class ClassifyReport:
         """``(kind, text)`` for the loop's event log: one per move and error."""
         return [("classify", m.describe()) for m in self.moved] + [("error", f"classify: {e}") for e in self.errors]
 
-    def to_json(self, processes: bool = True) -> dict:
+    def to_json(self, processes: bool = True, classes: bool = True) -> dict:
         """Plain types; ``processes=False`` leaves the per-process list out
-        (headless JSON lines: counts, busiest, moves and errors only)."""
+        (headless JSON lines: counts, busiest, moves and errors only);
+        ``classes=False`` leaves ``None`` where the counts go (for an encoder
+        that puts in its own encoding of :meth:`classes_json`)."""
         return {
             "time": self.time, "scan_ms": round(self.scan_ms, 3), "scanned": self.scanned, "new": self.new,
             "full": self.full, "events": self.events, "dry_run": self.dry_run, "rules": self.rules,
-            "classes": [{"name": c.name, "count": c.count, "present": c.present,
-                         "busiest": [p.to_json() for p in c.busiest]} for c in self.classes],
+            "classes": self.classes_json() if classes else None,
             "moved": [{"pid": m.pid, "exe": m.exe, "class": m.cls, "rule": m.rule, "via": m.via,
                        "dry_run": m.dry_run} for m in self.moved],
             "processes": [p.to_json() for p in self.processes] if processes else None,
@@ -286,7 +295,8 @@ class Classifier:
     def __init__(self, policy, placer: Placer, *, procs: ProcSource | None = None, scope: Scope | None = None,
                  sticky: StickyStore | None = None, events: bool | None = None, dry_run: bool = False,
                  self_pid: int | None = None, own_ns: tuple[str, str] | None | object = _UNSET,
-                 clock: Callable[[], float] = time.monotonic, top: int = TOP, detail: bool = True) -> None:
+                 clock: Callable[[], float] = time.monotonic, top: int = TOP, detail: bool = True,
+                 members_every: float = 0.0) -> None:
         self.placer = placer
         self.procs: ProcSource = procs or ProcFS()
         self.scope = scope
@@ -310,6 +320,11 @@ class Classifier:
         self._sticky_records: dict[Key, str | None] = {}
         self._members: dict[str, set[int]] = {}
         self._member_of: dict[int, str] = {}
+        #: membership is read at most this often (seconds; 0: every tick)
+        self.members_every = members_every
+        self._members_at: float | None = None  # clock() of the last membership read
+        self._members_version = 0  # bumped whenever the membership changes
+        self._counts: tuple | None = None  # (version, policy, detail, top, ClassCount tuple) of the last report
         self._cpu: dict[int, tuple[int, int, float]] = {}  # pid -> (start, cpu ticks, clock)
         self._fresh_stat: dict[int, Stat] = {}  # stat read during this tick's scan (reused by the report)
         self._info: dict[int, tuple[int, str, str]] = {}  # pid -> (start, exe, cmdline) for non-entries
@@ -338,6 +353,7 @@ class Classifier:
             if not self._sticky_given and getattr(self.sticky, "dir", None) != os.path.join(policy.state_dir, "sticky"):
                 self.sticky = FileStickyStore(policy.state_dir)
             self._full = True
+            self._members_at = None  # new cgroups: read them at the next tick
             self._reported.clear()
         self._update_events()
 
@@ -380,6 +396,8 @@ class Classifier:
 
     def close(self) -> None:
         self._stop_events()
+        if hasattr(self.placer, "close"):
+            self.placer.close()
 
     # -- the connector thread
     def _event_loop(self) -> None:
@@ -428,8 +446,7 @@ class Classifier:
             self._fresh_stat.clear()
             full, self._full = self._full, False
             overrun, self._overrun = self._overrun, False
-            self._members = {c: set(p) for c, p in self.placer.members().items()}
-            self._member_of = {pid: cls for cls, pids in self._members.items() for pid in pids}
+            self._refresh_members(full)
             sticky = self._load_sticky(out)
             scanned = new = 0
             if self._rules or sticky or self._pinned or full:
@@ -438,6 +455,19 @@ class Classifier:
             self._fresh_stat.clear()
         self.last = report
         return report
+
+    def _refresh_members(self, full: bool) -> None:
+        """Read the class cgroups' membership — at most every
+        :attr:`members_every` seconds, and after a (re)load."""
+        mono = self.clock()
+        if not full and self._members_at is not None and mono - self._members_at < self.members_every:
+            return
+        self._members_at = mono
+        members = {c: set(p) for c, p in self.placer.members().items()}
+        if members != self._members:
+            self._members = members
+            self._member_of = {pid: cls for cls, pids in members.items() for pid in pids}
+            self._members_version += 1
 
     def _scan(self, full: bool, overrun: bool, sticky: dict[Key, str | None], out: _Pass) -> tuple[int, int]:
         procs = self.procs
@@ -606,6 +636,7 @@ class Classifier:
             self._members[old].discard(pid)
         self._members.setdefault(cls, set()).add(pid)
         self._member_of[pid] = cls
+        self._members_version += 1
 
     def _forget(self, e: _Entry) -> None:
         if self._known.get(e.pid) is e:
@@ -764,14 +795,20 @@ class Classifier:
         for info in infos:  # already most CPU first within a class
             if info.cls is not None:
                 by_class.setdefault(info.cls, []).append(info)
-        classes = []
-        for c in self.policy.classes:
-            if not getattr(c, "cgroup", None):
-                continue
-            mine = by_class.get(c.name, [])
-            count = len(mine) if self.detail else len(self._members.get(c.name, ()))
-            classes.append(ClassCount(c.name, count, tuple(mine[: self.top]), present=c.name in self._members))
+        key = (self._members_version, self.policy, self.top)
+        if not self.detail and self._counts is not None and self._counts[0] == key:
+            classes = self._counts[1]  # counts only, and the membership did not change
+        else:
+            classes = []
+            for c in self.policy.classes:
+                if not getattr(c, "cgroup", None):
+                    continue
+                mine = by_class.get(c.name, [])
+                count = len(mine) if self.detail else len(self._members.get(c.name, ()))
+                classes.append(ClassCount(c.name, count, tuple(mine[: self.top]), present=c.name in self._members))
+            classes = tuple(classes)
+            self._counts = None if self.detail else (key, classes)
         return ClassifyReport(
             time=now, scan_ms=(time.perf_counter() - started) * 1000.0, scanned=scanned, new=new, full=full,
-            moved=tuple(out.moves), classes=tuple(classes), processes=tuple(infos), errors=tuple(out.errors),
+            moved=tuple(out.moves), classes=classes, processes=tuple(infos), errors=tuple(out.errors),
             events=self._events_status, dry_run=self.dry_run, rules=len(self._rules), detail=self.detail)

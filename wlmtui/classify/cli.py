@@ -22,7 +22,7 @@ import signal
 import sys
 
 from wlmtui.backends.base import BackendError
-from wlmtui.classify.classifier import Classifier, ClassifyReport
+from wlmtui.classify.classifier import MEMBERS_EVERY, Classifier, ClassifyReport
 from wlmtui.classify.placer import CgroupPlacer, PlaceError, ProcessGone, RecordingPlacer, placer_for
 from wlmtui.classify.procfs import own_start
 from wlmtui.classify.sticky import FileStickyStore
@@ -39,7 +39,7 @@ def make_classifier(policy, backend, *, dry_run: bool = False, events: bool | No
     placer = placer_for(backend)
     if placer is None:
         return None
-    return Classifier(policy, placer, dry_run=dry_run, events=events, detail=detail)
+    return Classifier(policy, placer, dry_run=dry_run, events=events, detail=detail, members_every=MEMBERS_EVERY)
 
 
 def _policy(given: str | None):

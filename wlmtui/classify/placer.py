@@ -60,6 +60,10 @@ def _inside(root: str, path: str) -> bool:
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
+def _pids(data: bytes) -> frozenset[int]:
+    return frozenset(int(x) for x in data.split() if x.isdigit())
+
+
 def read_pids(path: str) -> frozenset[int]:
     """The PIDs in a ``cgroup.procs`` file; raises OSError."""
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -69,7 +73,20 @@ def read_pids(path: str) -> frozenset[int]:
             chunks.append(chunk)
     finally:
         os.close(fd)
-    return frozenset(int(x) for x in b"".join(chunks).split() if x.isdigit())
+    return _pids(b"".join(chunks))
+
+
+def pread_all(fd: int, size: int = 65536) -> bytes:
+    """The whole content of a kept-open file, read from offset 0."""
+    data = os.pread(fd, size, 0)
+    if len(data) < size:
+        return data
+    chunks = [data]
+    offset = len(data)
+    while chunk := os.pread(fd, size, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)
 
 
 def _under(path: str, mount: str) -> bool:
@@ -132,6 +149,15 @@ class CgroupPlacer:
         self.hierarchies = hierarchies_of(self.roots) if hierarchies is ... else hierarchies
         self._dirs: dict[str, tuple[str, ...]] = {}
         self._where: dict[tuple[str, ...], str] = {}  # /proc/PID/cgroup paths -> class
+        #: kept-open cgroup.procs descriptors, by path (see :meth:`members`)
+        self._fds: dict[str, int] = {}
+        # Kept open only on the cgroup2 mount, where every read from offset 0
+        # lists the cgroup anew. v1 keeps one cached PID list per open file,
+        # reloaded only once the cache has been idle for a second (a kept
+        # v1 descriptor reads stale), and a file removed from a test tree
+        # still reads its old content: those are opened afresh each time.
+        self._keep = tuple(kind == "v2" for kind, _mount in self.hierarchies) if self.hierarchies else \
+            tuple(False for _ in self.roots)
 
     def configure(self, cgroups: Mapping[str, str]) -> list[str]:
         dirs: dict[str, tuple[str, ...]] = {}
@@ -150,6 +176,7 @@ class CgroupPlacer:
                 continue
             dirs[name] = paths
         self._dirs = dirs
+        self.close()
         self._where = {}
         if self.hierarchies is not None:
             for name, paths in dirs.items():  # as /proc/PID/cgroup writes them
@@ -205,15 +232,48 @@ class CgroupPlacer:
                     "cpu.rt_runtime_us in that cgroup, or a kernel thread")
         return f"{cls}: cannot write {target}: {(exc.strerror or str(exc)).lower()}"
 
+    def _read_members(self, directory: str, keep: bool) -> frozenset[int]:
+        path = os.path.join(directory, "cgroup.procs")
+        if not keep:
+            return read_pids(path)
+        fd = self._fds.get(path)
+        if fd is None:
+            fd = self._fds[path] = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return _pids(pread_all(fd))
+        except OSError:
+            del self._fds[path]  # removed (ENODEV): the next call opens it again
+            os.close(fd)
+            raise
+
     def members(self) -> dict[str, frozenset[int]]:
+        """Read from kept-open descriptors with ``pread`` where the kernel
+        gives a fresh list on each read (cgroup v2), opened afresh on v1."""
         out: dict[str, frozenset[int]] = {}
+        keep = self._keep
+        # the kept (v2) side first: where it is empty the intersection is too,
+        # and the v1 side need not be opened at all
+        order = sorted(range(len(keep)), key=lambda i: not keep[i])
         for name, paths in self._dirs.items():
             try:
-                sets = [read_pids(os.path.join(p, "cgroup.procs")) for p in paths]
+                pids = self._read_members(paths[order[0]], keep[order[0]])
+                for i in order[1:]:
+                    if not pids:
+                        break
+                    pids = pids & self._read_members(paths[i], keep[i])
             except (OSError, ValueError):
                 continue
-            out[name] = frozenset.intersection(*sets) if len(sets) > 1 else sets[0]
+            out[name] = pids
         return out
+
+    def close(self) -> None:
+        """Release the kept-open ``cgroup.procs`` descriptors."""
+        for fd in self._fds.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._fds.clear()
 
 
 class RecordingPlacer:
