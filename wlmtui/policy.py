@@ -21,6 +21,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from wlmtui.classify.rules import parse_rules
+from wlmtui.record.config import RecordConfig, parse_record
 from wlmtui.units import parse_budget, parse_duration, parse_rate
 
 GOAL_TYPES = ("response_time", "velocity", "throughput", "discretionary", "token")
@@ -30,7 +31,7 @@ DISCRETIONARY_PI = 0.81
 DEFAULT_VELOCITY = 20.0  # what an empty velocity target (as wlmd writes it) means
 DEFAULT_STATE_DIR = "/var/lib/wlmtui"
 
-TOP_KEYS = ("service_classes", "interval", "backend", "cgroup_root", "defaults", "state_dir", "simulation")
+TOP_KEYS = ("service_classes", "interval", "backend", "cgroup_root", "defaults", "state_dir", "simulation", "record")
 DEFAULT_KEYS = ("gains", "max_step", "deadband", "min_weight", "max_weight", "base_weight")
 CLASS_KEYS = (
     "name", "type", "cgroup", "goal", "importance", "min_weight", "max_weight", "base_weight",
@@ -136,6 +137,7 @@ class Policy:
     sim_cpus: float = 2.0
     sim_seed: int = 1
     sim_start: float | None = None  # epoch the simulated host's wall clock starts at
+    record: RecordConfig = RecordConfig()  # record & replay (wlmtui.record), dir resolved under state_dir
     source: str | None = None
 
     def get(self, name: str) -> ServiceClass | None:
@@ -532,6 +534,7 @@ def parse_policy(text: str, filename: str = "policy.yaml") -> Policy:
         except ValueError:
             check.add(check.key_line(snode, "start", sline), "simulation.start",
                       f"({snode['start']!r}) is not an ISO 8601 time (try '2026-01-05T09:10:00Z')")
+    record = parse_record(check, doc.get("record"), check.key_line(doc, "record", 1), state_dir)
     raw_classes = doc.get("service_classes")
     classes: list[ServiceClass] = []
     seen_names: dict[str, int] = {}
@@ -578,7 +581,7 @@ def parse_policy(text: str, filename: str = "policy.yaml") -> Policy:
     ]
     return Policy(
         classes=tuple(classes), interval=interval, backend=backend, cgroup_root=cgroup_root,
-        state_dir=state_dir, sim_cpus=sim_cpus, sim_seed=sim_seed, sim_start=sim_start,
+        state_dir=state_dir, sim_cpus=sim_cpus, sim_seed=sim_seed, sim_start=sim_start, record=record,
     )
 
 
