@@ -7,6 +7,7 @@
     wlmtui tokens ...               token budgets (record, status, stop, resume)
     wlmtui classify POLICY          show which class each process would be put in (--json)
     wlmtui run --class NAME -- CMD  start a command inside a class's cgroup (sticky)
+    wlmtui replay [POLICY] [--at T] the console on what the daemon recorded, with a time cursor
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ SUBCOMMANDS = {
     "classify": ("wlmtui.classify.cli", "run_classify"),
     "run": ("wlmtui.classify.cli", "run_run"),
     "arm": ("wlmtui.arm.cli", "run_arm"),
+    "replay": ("wlmtui.record.cli", "run_replay"),
 }
 
 
@@ -90,7 +92,7 @@ def main_parser() -> argparse.ArgumentParser:
         description="Goal-oriented workload manager for Linux with a live console.",
         epilog="Subcommands: `wlmtui check POLICY`, `wlmtui tokens {record,status,stop,resume}`, "
                "`wlmtui classify POLICY`, `wlmtui run --class NAME [--policy P] -- CMD ARGS`, "
-               "`wlmtui arm report CLASS MS`. "
+               "`wlmtui arm report CLASS MS`, `wlmtui replay [POLICY | --dir DIR] [--at TIME]`. "
                "Policy lookup: POLICY, --policy, $WLMTUI_POLICY, /etc/wlmtui/policy.yaml.",
     )
     p.add_argument("policy_pos", nargs="?", metavar="POLICY", help="service policy (YAML)")
@@ -105,6 +107,9 @@ def main_parser() -> argparse.ArgumentParser:
     p.add_argument("--cgroup-root", metavar="DIR", help="directory the class cgroups live under (v2 layout)")
     p.add_argument("--no-create", action="store_true", help="do not create missing class cgroups")
     p.add_argument("--readonly", action="store_true", help="console: hide every editing action")
+    p.add_argument("--record-dir", metavar="DIR", help="headless: record every tick here (default: the policy's "
+                                                       "record.dir; the demo records only with this)")
+    p.add_argument("--no-record", action="store_true", help="headless: do not record (overrides record.enabled)")
     p.add_argument("--theme", metavar="NAME", help="console theme")
     p.add_argument("--version", action="version", version=f"wlmtui {__version__}")
     return p
@@ -197,7 +202,17 @@ def run_main(argv: list[str]) -> int:
         if args.no_ui:
             from wlmtui.headless import run_headless
 
-            return run_headless(loop, as_json=args.json, once=args.once)
+            recorder = None
+            if not args.once and not args.no_record:
+                from wlmtui.record.cli import start_recorder
+
+                recorder = start_recorder(policy, args.record_dir, demo=args.demo)
+            try:
+                return run_headless(loop, as_json=args.json, once=args.once,
+                                    record=recorder.publish if recorder is not None else None)
+            finally:
+                if recorder is not None:
+                    recorder.close()
         from wlmtui.ui.app import run_console
 
         return run_console(loop, readonly=args.readonly, theme=args.theme)

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from dataclasses import replace
-from typing import TextIO
+from typing import Callable, TextIO
 
 from wlmtui.commands import Reload
 from wlmtui.loop import ControlLoop, ManualClock
@@ -52,8 +52,12 @@ def emit(snap: Snapshot, out: TextIO, as_json: bool) -> None:
     out.flush()
 
 
-def run_headless(loop: ControlLoop, *, as_json: bool = False, once: bool = False, out: TextIO | None = None) -> int:
-    """Run until a signal (or one tick with ``once``); returns the exit code."""
+def run_headless(loop: ControlLoop, *, as_json: bool = False, once: bool = False, out: TextIO | None = None,
+                 record: Callable[[Snapshot], None] | None = None) -> int:
+    """Run until a signal (or one tick with ``once``); returns the exit code.
+
+    ``record`` (the recorder's ``publish``) also gets every snapshot of the run.
+    """
     out = out or sys.stdout
     if not as_json:
         mode = " (dry run: nothing is written)" if loop.dry_run else ""
@@ -80,7 +84,12 @@ def run_headless(loop: ControlLoop, *, as_json: bool = False, once: bool = False
     for sig, handler in ((signal.SIGTERM, _stop), (signal.SIGINT, _stop), (signal.SIGHUP, _reload)):
         previous[sig] = signal.signal(sig, handler)
     try:
-        loop.run(stop, lambda snap: emit(snap, out, as_json))
+        def publish(snap: Snapshot) -> None:
+            if record is not None:
+                record(snap)
+            emit(snap, out, as_json)
+
+        loop.run(stop, publish)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
