@@ -66,7 +66,7 @@ class RecordConfig:
     @property
     def segment_size(self) -> int:
         """A new segment starts past this size: retention then frees an eighth of the store at a time."""
-        return max(256 * 1024, min(16 * 1024 * 1024, self.max_size // 8))
+        return max(64 * 1024, min(16 * 1024 * 1024, self.max_size // 8))
 
     @property
     def segment_age(self) -> float:
