@@ -3,7 +3,7 @@
 A segment ``<dir>/YYYYmmddTHHMMSS.wrec`` (UTC time of its first tick) is a
 short file header followed by append-only chunks. Each chunk is a fixed
 header (kind, payload length, CRC-32, first/last tick, first/last wall time,
-frame count) and a zlib-compressed :mod:`wlmtui.snapcodec` blob:
+frame count) and a zstd-compressed :mod:`wlmtui.snapcodec` blob:
 
 * a *policy* chunk ``(policy_id, Policy)``, written when the loop's policy
   changes (by identity, then equality) and at the start of every segment;
@@ -38,6 +38,8 @@ import zlib
 from dataclasses import dataclass, replace
 from typing import Iterable
 
+import zstandard
+
 from wlmtui import snapcodec
 from wlmtui.policy import Policy
 from wlmtui.record.config import RecordConfig
@@ -50,7 +52,8 @@ _HEAD = struct.Struct("<4sBIIqqddI")
 _CHUNK = b"WRCH"
 KIND_POLICY, KIND_FRAMES = 1, 2
 MAX_FRAMES = 600
-LEVEL = 6
+#: zstd level: 9 is both smaller and cheaper than zlib's 6 on snapshots (bench/record_cost.py)
+LEVEL = 9
 _NAME_RE = re.compile(r"^(\d{8}T\d{6})(?:-(\d+))?\.wrec$")
 
 
@@ -122,6 +125,7 @@ class StoreWriter:
         self.bytes = 0
         self.frames = 0
         self.deleted: list[str] = []
+        self._compressor = zstandard.ZstdCompressor(level=LEVEL)
 
     def add(self, snap: Snapshot) -> None:
         policy = snap.policy
@@ -162,7 +166,7 @@ class StoreWriter:
         self._sync()
 
     def _write(self, kind: int, obj, t0: int, t1: int, w0: float, w1: float, n: int) -> None:
-        payload = zlib.compress(snapcodec.dumps(obj), LEVEL)
+        payload = self._compressor.compress(snapcodec.dumps(obj))
         blob = _HEAD.pack(_CHUNK, kind, len(payload), zlib.crc32(payload), t0, t1, w0, w1, n) + payload
         try:
             self._file.write(blob)
@@ -301,8 +305,8 @@ def read_chunk(ref: ChunkRef):
     if len(payload) != ref.length or zlib.crc32(payload) != ref.crc:
         raise ChunkError(f"{name}: chunk at byte {ref.offset} is damaged (checksum); skipped")
     try:
-        return snapcodec.loads(zlib.decompress(payload))
-    except (zlib.error, snapcodec.CodecError) as exc:
+        return snapcodec.loads(zstandard.ZstdDecompressor().decompress(payload))
+    except (zstandard.ZstdError, snapcodec.CodecError) as exc:
         raise ChunkError(f"{name}: chunk at byte {ref.offset} cannot be decoded ({exc})") from None
 
 
