@@ -237,3 +237,19 @@ def test_the_headless_daemon_records_until_stopped(tmp_path):
     assert len(rec) >= 5
     ticks_seen = [s.tick for s in rec]
     assert ticks_seen == list(range(ticks_seen[0], ticks_seen[0] + len(ticks_seen)))  # none lost at the end
+
+
+def test_a_recording_nothing_of_which_decodes_is_one_clear_error(tmp_path):
+    from wlmtui.record.replay import ReplaySource
+
+    _, snaps = _run(tmp_path, 12)
+    write_all(_config(tmp_path), snaps)
+    [segment] = list_segments(str(tmp_path / "rec"))
+    for ref in scan_segment(segment).chunks:
+        if ref.kind == store.KIND_FRAMES:
+            with open(segment, "r+b") as f:
+                f.seek(ref.offset)
+                f.write(b"\xff" * 8)
+    rec = Recording(str(tmp_path / "rec"))
+    with pytest.raises(RecordingError, match="can be read: .*damaged"):
+        ReplaySource(rec, 0)

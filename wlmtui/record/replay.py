@@ -189,7 +189,10 @@ class ReplaySource:
     def __init__(self, recording: Recording, pos: int = 0):
         self.recording = recording
         self.pos = pos
-        first = recording.frame(pos) or next(iter(recording))
+        first = recording.frame(pos) or next(iter(recording), None)
+        if first is None:
+            raise RecordingError(f"no tick of the recording at {recording.dir} can be read: "
+                                 f"{'; '.join(recording.warnings[:3])}")
         self.policy = first.policy
         self.host, self.kernel = first.host, first.kernel
         self.backend = _NoBackend(first.backend_kind, first.backend_label)

@@ -282,12 +282,17 @@ class ReplayApp(WlmApp):
 def run_replay_console(recording: Recording, pos: int, theme: str | None = None) -> int:
     from wlmtui.ui.app import UnknownTheme
 
+    import sys
+
+    from wlmtui.record.replay import RecordingError
+
     try:
         app = ReplayApp(recording, pos, theme=theme)
     except UnknownTheme as exc:
-        import sys
-
         print(f"wlmtui: {exc}", file=sys.stderr)
         return 2
+    except RecordingError as exc:
+        print(f"wlmtui: {exc}", file=sys.stderr)
+        return 1
     result = app.run()
     return result if isinstance(result, int) else 0
