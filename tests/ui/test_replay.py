@@ -156,3 +156,23 @@ async def test_nothing_can_be_edited_in_replay(recorded):
         app.action_edit()  # even asked directly (palette): refused, nothing sent
         assert app.loop.refused == 0
         assert isinstance(app, WlmApp) and app.readonly
+
+
+async def test_help_and_palette_offer_the_cursor_keys(recorded):
+    rec, _ = recorded
+    app = ReplayApp(rec, 30)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        rows = app.help_rows()
+        assert any(r[0] == "," for r in rows) and any(r[0] == "g" for r in rows)
+        assert not any("Edit" in r[1] for r in rows)
+        actions = [a for a, _, _ in app.palette_actions()]
+        assert {"step", "jump", "play", "goto"} <= set(actions) and "edit" not in actions
+        app.run_palette_action("step")  # from the palette: no parameters, one tick forward
+        await pilot.pause()
+        assert app.pos == 31
+        await pilot.press("question_mark")
+        await pilot.pause()
+        from wlmtui.ui.modals.help import HelpScreen
+
+        assert isinstance(app.screen, HelpScreen)

@@ -116,11 +116,11 @@ class ReplayApp(WlmApp):
 
     ACTION_TITLES = {
         **{k: v for k, v in WlmApp.ACTION_TITLES.items() if k != "pause"},
-        "step": ("Step one tick", ", back / . forward"),
-        "jump": ("Jump", "[ ] one minute, { } ten minutes"),
-        "edge": ("Start / end of the recording", "< and >"),
+        "step": ("Step one tick forward", ", back / . forward"),
+        "jump": ("Jump one minute forward", "[ ] one minute, { } ten minutes"),
+        "edge": ("End of the recording", "< start, > end"),
         "play": ("Play / pause", "at the recorded pace times the speed (+ / - change it)"),
-        "speed": ("Faster / slower", "+ and -"),
+        "speed": ("Faster", "+ faster, - slower"),
         "goto": ("Go to time", "03:12, 2026-12-08 03:12:00, -10m …"),
     }
 
@@ -190,13 +190,10 @@ class ReplayApp(WlmApp):
         return self.snapshot
 
     # -- actions -------------------------------------------------------------------
-    def action_step(self, n: int) -> None:
-        if n == 1:
-            self.show(self.pos + 1)
-        else:
-            self.show(self.pos + n)
+    def action_step(self, n: int = 1) -> None:
+        self.show(self.pos + n)
 
-    def action_jump(self, seconds: float) -> None:
+    def action_jump(self, seconds: float = 60) -> None:
         if self.snapshot is None:
             return
         target = self.snapshot.wall + seconds
@@ -208,7 +205,7 @@ class ReplayApp(WlmApp):
             return
         self.show(pos)
 
-    def action_edge(self, end: int) -> None:
+    def action_edge(self, end: int = 1) -> None:
         self.show(len(self.recording) - 1 if end else 0)
 
     def action_play(self) -> None:
@@ -218,7 +215,7 @@ class ReplayApp(WlmApp):
         self._restart_timer()
         self._draw_header()
 
-    def action_speed(self, direction: int) -> None:
+    def action_speed(self, direction: int = 1) -> None:
         i = SPEEDS.index(self.speed) if self.speed in SPEEDS else 0
         self.speed = SPEEDS[max(0, min(len(SPEEDS) - 1, i + direction))]
         self._restart_timer()
