@@ -253,3 +253,30 @@ def test_a_recording_nothing_of_which_decodes_is_one_clear_error(tmp_path):
     rec = Recording(str(tmp_path / "rec"))
     with pytest.raises(RecordingError, match="can be read: .*damaged"):
         ReplaySource(rec, 0)
+
+
+def test_replay_command_line(tmp_path, capsys):
+    from wlmtui.cli import main
+
+    _, snaps = _run(tmp_path, 30)
+    write_all(_config(tmp_path), snaps)
+    d = str(tmp_path / "rec")
+    assert main(["replay", "--dir", d, "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "30 ticks from" in out and ".wrec" in out
+    assert main(["replay", "--dir", d, "--at", "soon"]) == 2
+    assert "--at 'soon': not a time" in capsys.readouterr().err
+    assert main(["replay", "--dir", d, "--at", "-2d"]) == 2
+    assert "is outside the recording (30 ticks from" in capsys.readouterr().err
+    assert main(["replay", "--dir", str(tmp_path / "nothing")]) == 1
+    assert "no recording at" in capsys.readouterr().err
+
+
+def test_replay_finds_the_policys_record_dir(tmp_path, capsys):
+    from wlmtui.cli import main
+
+    policy_file = tmp_path / "p.yaml"
+    policy_file.write_text(f"state_dir: {tmp_path}/state\nbackend: sim\nservice_classes:\n"
+                           "  - {name: a, cgroup: a, goal: {type: discretionary}}\n")
+    assert main(["replay", str(policy_file), "--list"]) == 1
+    assert f"no recording at {tmp_path}/state/record" in capsys.readouterr().err

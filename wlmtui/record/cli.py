@@ -43,6 +43,16 @@ def start_recorder(policy, directory: str | None = None, demo: bool = False):
         return None
 
 
+def _join_at(argv: list[str]) -> list[str]:
+    """``--at -10m`` as ``--at=-10m`` (argparse takes a leading dash for an option)."""
+    out = list(argv)
+    for i, arg in enumerate(out[:-1]):
+        if arg == "--at" and out[i + 1].startswith("-"):
+            out[i:i + 2] = [f"--at={out[i + 1]}"]
+            break
+    return out
+
+
 def run_replay(argv: list[str]) -> int:
     from wlmtui.cli import fail, load_or_report, resolve_policy_path
     from wlmtui.record.replay import Recording, RecordingError, describe_span, parse_at
@@ -56,7 +66,7 @@ def run_replay(argv: list[str]) -> int:
                                                 "or +5m (after the start); default: the end")
     p.add_argument("--list", action="store_true", help="print the recording's span and segments, then exit")
     p.add_argument("--theme", metavar="NAME", help="console theme")
-    args = p.parse_args(argv)
+    args = p.parse_args(_join_at(argv))
     if args.dir:
         directory = args.dir
     else:
