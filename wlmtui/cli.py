@@ -9,6 +9,7 @@
     wlmtui run --class NAME -- CMD  start a command inside a class's cgroup (sticky)
     wlmtui attach [POLICY]          console on a running --no-ui daemon (its control socket)
     wlmtui install-unit             write the systemd unit (--dry-run prints it)
+    wlmtui replay [POLICY] [--at T] the console on what the daemon recorded, with a time cursor
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ SUBCOMMANDS = {
     "arm": ("wlmtui.arm.cli", "run_arm"),
     "attach": ("wlmtui.control.attach", "run_attach"),
     "install-unit": ("wlmtui.unit", "run_install_unit"),
+    "replay": ("wlmtui.record.cli", "run_replay"),
 }
 
 
@@ -101,7 +103,7 @@ def main_parser() -> argparse.ArgumentParser:
         epilog="Subcommands: `wlmtui check POLICY`, `wlmtui tokens {record,status,stop,resume}`, "
                "`wlmtui classify POLICY`, `wlmtui run --class NAME [--policy P] -- CMD ARGS`, "
                "`wlmtui arm report CLASS MS`, `wlmtui attach [POLICY | --state-dir DIR]`, "
-               "`wlmtui install-unit [--dry-run]`. "
+               "`wlmtui install-unit [--dry-run]`, `wlmtui replay [POLICY | --dir DIR] [--at TIME]`. "
                "Policy lookup: POLICY, --policy, $WLMTUI_POLICY, /etc/wlmtui/policy.yaml.",
     )
     p.add_argument("policy_pos", nargs="?", metavar="POLICY", help="service policy (YAML)")
@@ -123,6 +125,9 @@ def main_parser() -> argparse.ArgumentParser:
                         "wlmtui's own systemd-delegated cgroup (pure v2, see docs/systemd.md)")
     p.add_argument("--no-create", action="store_true", help="do not create missing class cgroups")
     p.add_argument("--readonly", action="store_true", help="console: hide every editing action")
+    p.add_argument("--record-dir", metavar="DIR", help="headless: record every tick here (default: the policy's "
+                                                       "record.dir; the demo records only with this)")
+    p.add_argument("--no-record", action="store_true", help="headless: do not record (overrides record.enabled)")
     p.add_argument("--theme", metavar="NAME", help="console theme")
     p.add_argument("--version", action="version", version=f"wlmtui {__version__}")
     return p
@@ -271,6 +276,13 @@ def _run_daemon(args: argparse.Namespace, loop, policy: Policy) -> int:
     with ExitStack() as stack:
         stack.callback(extras.close)
         hooks = list(extras.hooks)
+        if not args.once and not args.no_record:
+            from wlmtui.record.cli import start_recorder
+
+            recorder = start_recorder(policy, args.record_dir, demo=args.demo)
+            if recorder is not None:
+                stack.callback(recorder.close)
+                hooks.append(recorder.publish)
         if not args.once:
             from wlmtui.control.daemon import serving
 

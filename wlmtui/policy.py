@@ -21,6 +21,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from wlmtui.classify.rules import parse_rules
+from wlmtui.record.config import RecordConfig, parse_record
 from wlmtui.units import parse_budget, parse_duration, parse_rate
 
 GOAL_TYPES = ("response_time", "velocity", "throughput", "discretionary", "token")
@@ -31,7 +32,7 @@ DEFAULT_VELOCITY = 20.0  # what an empty velocity target (as wlmd writes it) mea
 DEFAULT_STATE_DIR = "/var/lib/wlmtui"
 
 TOP_KEYS = ("service_classes", "interval", "backend", "cgroup_root", "defaults", "state_dir", "simulation",
-            "control_group", "metrics")
+            "control_group", "metrics", "record")
 DEFAULT_KEYS = ("gains", "max_step", "deadband", "min_weight", "max_weight", "base_weight")
 CLASS_KEYS = (
     "name", "type", "cgroup", "goal", "importance", "min_weight", "max_weight", "base_weight",
@@ -137,6 +138,7 @@ class Policy:
     sim_cpus: float = 2.0
     sim_seed: int = 1
     sim_start: float | None = None  # epoch the simulated host's wall clock starts at
+    record: RecordConfig = RecordConfig()  # record & replay (wlmtui.record), dir resolved under state_dir
     source: str | None = None
     control_group: str | None = None  # members may edit through the control socket (wlmtui attach)
     metrics: str | None = None  # HOST:PORT of the OpenMetrics endpoint (headless), or None
@@ -554,6 +556,7 @@ def parse_policy(text: str, filename: str = "policy.yaml") -> Policy:
         except ValueError:
             check.add(check.key_line(snode, "start", sline), "simulation.start",
                       f"({snode['start']!r}) is not an ISO 8601 time (try '2026-01-05T09:10:00Z')")
+    record = parse_record(check, doc.get("record"), check.key_line(doc, "record", 1), state_dir)
     raw_classes = doc.get("service_classes")
     classes: list[ServiceClass] = []
     seen_names: dict[str, int] = {}
@@ -601,7 +604,7 @@ def parse_policy(text: str, filename: str = "policy.yaml") -> Policy:
     return Policy(
         classes=tuple(classes), interval=interval, backend=backend, cgroup_root=cgroup_root,
         state_dir=state_dir, sim_cpus=sim_cpus, sim_seed=sim_seed, sim_start=sim_start,
-        control_group=control_group, metrics=metrics,
+        control_group=control_group, metrics=metrics, record=record,
     )
 
 

@@ -377,9 +377,13 @@ class WlmApp(App[int]):
         if body.has_class("-no-tokens") != no_tokens:
             body.set_class(no_tokens, "-no-tokens")
 
+    def mode_flags(self) -> list[str]:
+        """Flags that lead the header (the replay console names its time cursor here)."""
+        return []
+
     def _draw_header(self) -> None:
         snap = self.snapshot
-        flags = []
+        flags = self.mode_flags()
         if self.loop_error:
             flags.append("LOOP STOPPED")
         link = getattr(self.loop, "link_flag", None)  # attached: RECONNECTING while the daemon is away

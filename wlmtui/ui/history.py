@@ -42,6 +42,15 @@ class History:
         self.classes: dict[str, ClassSeries] = {}
         self.last_tick = 0
 
+    def clear(self) -> None:
+        """Forget every series (a replay jumping to another time feeds them again)."""
+        self.t.clear()
+        for r in RESOURCES:
+            self.system[r].clear()
+            self.system_full[r].clear()
+        self.classes.clear()
+        self.last_tick = 0
+
     def add(self, snap: Snapshot) -> None:
         if snap.tick <= self.last_tick and self.t:
             return  # already seen (a replayed snapshot)

@@ -57,6 +57,12 @@ class EventLog(PassStyle, ScrollView, can_focus=True):
         if entries:
             self._append(entries)
 
+    def clear(self) -> None:
+        """Drop every entry (a replay jumping to another time shows that time's events)."""
+        self._entries.clear()
+        self._strips.clear()
+        self._append([])
+
     def _styled(self, wall: float, kind: str, text: str) -> Text:
         line = Text(no_wrap=True, overflow="ellipsis")
         line.append(fmt.clock(wall), style="dim")
