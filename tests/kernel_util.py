@@ -6,7 +6,7 @@
         # kc.parent == "wlmtui-test-1a2b3c4d", relative to the cgroup mount(s):
         # use it as the policy's cgroup_root (classes "fast", "slow") or as a
         # prefix of class cgroups ("wlmtui-test-1a2b3c4d/fast").
-        fast, slow = kc.spawn_busy(2, cpu=0)
+        fast, slow = kc.spawn_busy(2)
         kc.move(fast.pid, kc.rel("fast"))
         backend = kc.backend()        # select_backend("auto") rooted at kc.parent
 
@@ -77,11 +77,13 @@ class KernelCgroups:
         """A real backend whose cgroup root is the parent (attach class names as paths)."""
         return select_backend(kind, Policy(classes=(), cgroup_root=self.parent))
 
-    def spawn_busy(self, n: int, cpu: int = 0) -> list[subprocess.Popen]:
-        """``n`` busy-looping Python processes pinned to one CPU (killed on exit)."""
+    def spawn_busy(self, n: int, cpu: int | None = None) -> list[subprocess.Popen]:
+        """``n`` busy-looping Python processes pinned to one CPU (killed on exit):
+        by default the highest CPU this test may use (benches pin their
+        scenarios to CPU 0), and never one outside the test's own affinity."""
         allowed = os.sched_getaffinity(0)
-        if cpu not in allowed:
-            cpu = min(allowed)
+        if cpu is None or cpu not in allowed:
+            cpu = max(allowed)
         started = []
         for _ in range(n):
             proc = subprocess.Popen([sys.executable, "-c", "while True: pass"],

@@ -29,7 +29,7 @@ def test_weights_split_cpu_between_two_busy_loops():
                 shares = [open(os.path.join(p, "cpu.shares")).read().strip()
                           for p in (kc.paths(kc.rel("fast"))[0], kc.paths(kc.rel("slow"))[0])]
                 assert shares == [str(weight_to_shares(98)), str(weight_to_shares(10))]
-            fast, slow = kc.spawn_busy(2, cpu=0)
+            fast, slow = kc.spawn_busy(2)
             kc.move(fast.pid, kc.rel("fast"))
             kc.move(slow.pid, kc.rel("slow"))
             time.sleep(0.3)

@@ -42,7 +42,7 @@ service_classes:
     min_weight: 20
     max_weight: 1000
 """)
-        inter, *batch = kc.spawn_busy(4, cpu=0)
+        inter, *batch = kc.spawn_busy(4)
         kc.move(inter.pid, kc.rel("interactive"))
         for proc in batch:
             kc.move(proc.pid, kc.rel("batch"))
