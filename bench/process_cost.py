@@ -324,9 +324,11 @@ def one_count(n: int, args, wlmd: str | None, wlmd_why: str) -> dict:
         base = [sys.executable, "-m", "wlmtui"]
         modes = [("text", base + ["--no-ui", policy, "--no-create"], {"header_lines": 1}),
                  ("json", base + ["--no-ui", "--json", policy, "--no-create"], {}),
-                 ("console", base + [policy, "--no-create"], {"pty_size": (50, 200)})]
+                 ("console", base + [policy, "--no-create"], {"pty_size": (50, 200)}),
+                 # what the record store (on by default) costs the daemon
+                 ("text, no record", base + ["--no-ui", policy, "--no-create", "--no-record"], {"header_lines": 1})]
         if args.no_console:
-            modes = modes[:2]
+            modes = [m for m in modes if m[0] != "console"]
         for mode, argv, kw in modes:
             menv = dict(env, TERM="xterm-256color", COLUMNS="200", LINES="50") if mode == "console" else env
             run = Run(argv, cpu=cpu, env=menv, **kw)
@@ -338,7 +340,7 @@ def one_count(n: int, args, wlmd: str | None, wlmd_why: str) -> dict:
                 continue
             finally:
                 run.stop()
-            if mode == "text":
+            if mode.startswith("text"):
                 ticks = m["lines"] / n
             elif mode == "json":
                 ticks = m["lines"]
@@ -353,7 +355,7 @@ def one_count(n: int, args, wlmd: str | None, wlmd_why: str) -> dict:
         row["floor_us_after"] = pread_floor([bc.counter_dir(x) for x in names])
         # the ratios use the lower of the two floors (the stricter reading on a noisy host)
         floor = min(row["floor_us"], row["floor_us_after"])
-        for mode in ("text", "json", "console"):
+        for mode in ("text", "json", "console", "text, no record"):
             if isinstance(row.get(mode), dict) and "us_per_class_tick" in row[mode]:
                 row[mode]["ratio"] = row[mode]["us_per_class_tick"] / floor
         row["floor_us_min"] = floor
@@ -403,9 +405,9 @@ def format_table(rows: list[dict]) -> str:
                                               f"{w['us_per_class_observing_tick']:.2f} per observing tick")
         out.append([r["classes"], r["tree"], f"{r['floor_us']:.2f} / {r['floor_us_after']:.2f}",
                     f"{r['paced_floor_us']:.2f}",
-                    _cell(r, "text"), _cell(r, "json"), _cell(r, "console"), wl])
-    return table(["classes", "tree", "pread floor µs/class (before / after)", "paced floor (1 pass / 50 ms)", "text µs/class/tick (× floor)",
-                  "--json", "console (pty 200×50)", "Go wlmd"], out)
+                    _cell(r, "text"), _cell(r, "text, no record"), _cell(r, "json"), _cell(r, "console"), wl])
+    return table(["classes", "tree", "pread floor µs/class (before / after)", "paced floor (1 pass / 50 ms)",
+                  "text µs/class/tick (× floor)", "text, --no-record", "--json", "console (pty 200×50)", "Go wlmd"], out)
 
 
 def verdicts(rows: list[dict]) -> list[str]:
