@@ -26,6 +26,7 @@ from textual.widgets import Button, Input, Label, Static
 from wlmtui.record.replay import Recording, ReplaySource, describe_span, parse_at
 from wlmtui.ui.app import WlmApp
 from wlmtui.ui.panels.events import EventLog
+from wlmtui.ui.modals import show_error
 
 SPEEDS = (1, 2, 5, 10, 30, 60, 300)
 #: the play timer never fires more often than this (faster speeds step several ticks at once)
@@ -71,9 +72,7 @@ class JumpScreen(ModalScreen[str | None]):
             message = ""
         except ValueError as exc:
             value, message = None, str(exc).removeprefix("--at ")
-        err = self.query_one("#error-time", Static)
-        err.update(f"↳ {message}" if message else "")
-        err.display = bool(message)
+        show_error(self.query_one("#error-time", Static), message)
         self.query_one("#apply", Button).disabled = value is None
         return value
 

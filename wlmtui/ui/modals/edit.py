@@ -17,6 +17,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from wlmtui.policy import ServiceClass
 from wlmtui.ui.editing import Validation, form_fields, initial_values, validate
+from wlmtui.ui.modals import show_error
 
 
 class EditScreen(ModalScreen[ServiceClass | None]):
@@ -61,10 +62,8 @@ class EditScreen(ModalScreen[ServiceClass | None]):
 
     def _show(self, result: Validation) -> None:
         for f in self.fields:
-            err = self.query_one(f"#error-{f.key}", Static)
             message = result.errors.get(f.key, "")
-            err.update(f"↳ {message}" if message else "")
-            err.display = bool(message)
+            show_error(self.query_one(f"#error-{f.key}", Static), message)
             self.query_one(f"#field-{f.key}", Input).set_class(bool(message), "-invalid")
         general = self.query_one("#edit-general", Static)
         general.update("\n".join(result.general))

@@ -9,6 +9,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from wlmtui.policy import ServiceClass
+from wlmtui.ui.modals import show_error
 
 
 def check_weight(text: str, cls: ServiceClass) -> tuple[int | None, str]:
@@ -54,9 +55,7 @@ class PinScreen(ModalScreen[int | None]):
 
     def _check(self) -> int | None:
         value, message = check_weight(self.query_one("#field-weight", Input).value, self.cls)
-        err = self.query_one("#error-weight", Static)
-        err.update(f"↳ {message}" if message else "")
-        err.display = bool(message)
+        show_error(self.query_one("#error-weight", Static), message)
         self.query_one("#apply", Button).disabled = value is None
         return value
 

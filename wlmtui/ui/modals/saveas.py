@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from wlmtui.ui.modals import show_error
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -50,9 +51,7 @@ class SaveAsScreen(ModalScreen[str | None]):
 
     def _check(self) -> str | None:
         path, message = check_path(self.query_one("#field-path", Input).value)
-        err = self.query_one("#error-path", Static)
-        err.update(f"↳ {message}" if message else "")
-        err.display = bool(message)
+        show_error(self.query_one("#error-path", Static), message)
         self.query_one("#apply", Button).disabled = path is None
         return path
 
