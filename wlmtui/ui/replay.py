@@ -17,16 +17,12 @@ from __future__ import annotations
 
 import time
 
-from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
 
 from wlmtui.record.replay import Recording, ReplaySource, describe_span, parse_at
 from wlmtui.ui.app import WlmApp
 from wlmtui.ui.panels.events import EventLog
-from wlmtui.ui.modals import show_error
+from wlmtui.ui.modals.field import OneFieldScreen
 
 SPEEDS = (1, 2, 5, 10, 30, 60, 300)
 #: the play timer never fires more often than this (faster speeds step several ticks at once)
@@ -37,62 +33,34 @@ def stamp(wall: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(wall))
 
 
-class JumpScreen(ModalScreen[str | None]):
-    """Ask for a time to go to (the same forms as ``--at``)."""
+class JumpScreen(OneFieldScreen):
+    """Ask for a time to go to (the same forms as ``--at``); dismisses with the text."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="wlmtui.modal.cancel")]
+    DIALOG_ID, FIELD, LABEL, APPLY = "jump-dialog", "time", "Time", "Go"
 
     def __init__(self, recording: Recording, current: float):
-        super().__init__(classes="wlm-modal")
+        super().__init__()
         self.recording = recording
         self.current = current
 
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog", id="jump-dialog") as box:
-            box.border_title = "Go to time"
-            yield Static(f"The recording holds {describe_span(self.recording)}. "
-                         "Type 03:12, 03:12:04, 2026-12-08 03:12:00, -10m (before the end) or +5m (after the start).",
-                         classes="message")
-            with Horizontal(classes="field-row"):
-                yield Label("Time", classes="field-label")
-                yield Input(time.strftime("%H:%M:%S", time.localtime(self.current)), id="field-time", compact=True)
-            yield Static("", id="error-time", classes="field-error", markup=False)
-            with Horizontal(classes="buttons"):
-                yield Button("Go", id="apply", variant="primary")
-                yield Button("Cancel", id="cancel")
+    def dialog_title(self) -> str:
+        return "Go to time"
 
-    def on_mount(self) -> None:
-        self._check()
-        self.query_one("#field-time", Input).focus()
+    def dialog_text(self) -> str:
+        return (f"The recording holds {describe_span(self.recording)}. "
+                "Type 03:12, 03:12:04, 2026-12-08 03:12:00, -10m (before the end) or +5m (after the start).")
 
-    def _check(self) -> float | None:
+    def initial(self) -> str:
+        return time.strftime("%H:%M:%S", time.localtime(self.current))
+
+    def check(self, text: str) -> tuple[float | None, str]:
         try:
-            value = parse_at(self.query_one("#field-time", Input).value, self.recording.first_wall,
-                             self.recording.last_wall)
-            message = ""
+            return parse_at(text, self.recording.first_wall, self.recording.last_wall), ""
         except ValueError as exc:
-            value, message = None, str(exc).removeprefix("--at ")
-        show_error(self.query_one("#error-time", Static), message)
-        self.query_one("#apply", Button).disabled = value is None
-        return value
+            return None, str(exc).removeprefix("--at ")
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        self._check()
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        event.stop()
-        if self._check() is not None:
-            self.dismiss(self.query_one("#field-time", Input).value)
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        if event.button.id == "apply" and self._check() is not None:
-            self.dismiss(self.query_one("#field-time", Input).value)
-        elif event.button.id == "cancel":
-            self.dismiss(None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def result(self, value: float, text: str) -> str:
+        return text
 
 
 class ReplayApp(WlmApp):
